@@ -1,0 +1,26 @@
+"""lingshu (灵枢): adapt Chinese BERT-family encoders to a domain and extract structure from
+Chinese medical text.
+
+    >>> import lingshu
+    >>> nlp = lingshu.load("runs/cmeee-gp")      # a directory written by `lingshu train`
+    >>> doc = nlp("患者因发热三天就诊于呼吸内科。")
+    >>> [(e.text, e.type, e.start, e.end) for e in doc.ents]
+"""
+
+from lingshu.schema import Document, Entity, LabelSet
+
+__version__ = "0.1.0"
+__all__ = ["load", "Document", "Entity", "LabelSet", "__version__"]
+
+
+def load(path: str, device: str | None = None, batch_size: int = 64):
+    """Load a trained lingshu model directory as a callable: `nlp(text) -> Document`.
+
+    Args:
+        path: a directory written by `lingshu train` (config.json, model.safetensors, tokenizer).
+        device: "cpu", "cuda", "cuda:1", …; default: CUDA when available.
+        batch_size: windows per forward pass when given many texts.
+    """
+    from lingshu.inference.pipeline import NerPipeline
+
+    return NerPipeline.from_pretrained(path, device=device, batch_size=batch_size)

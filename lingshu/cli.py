@@ -1,0 +1,207 @@
+"""The `lingshu` command.
+
+    lingshu quickstart                         # demo data -> tiny model -> evaluate -> predict
+    lingshu train task=ner-crf model=tiny-bert data=cluener trainer.epochs=1 output_dir=runs/x
+    lingshu evaluate runs/x ../shared/data/cluener/dev.json -o report.json
+    lingshu predict runs/x input.txt -o predictions.jsonl
+    lingshu data validate FILE | lingshu data stats FILE
+
+`train` takes Hydra overrides (key=value, -m sweeps, --cfg job to print the config); the other
+commands take ordinary options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger("lingshu")
+
+TRAIN_HELP = """usage: lingshu train [OVERRIDE ...] [-m] [--cfg job]
+
+Fine-tune an encoder. Configuration is Hydra's: pick a config per group and override any key.
+
+groups (lingshu/conf/):
+  model=   tiny-bert | tiny-modernbert | bert-base-chinese | chinese-bert-wwm-ext |
+           chinese-roberta-wwm-ext | pretrained   (model.name_or_path=HUB_NAME_OR_DIR)
+  task=    ner-softmax | ner-crf | ner-globalpointer
+  data=    none | cluener | cmeee | demo          (data.train= data.dev= data.format=)
+  trainer= default   (trainer.epochs= max_steps= batch_size= learning_rate= seed= bf16= …)
+
+examples:
+  lingshu train task=ner-crf model=tiny-bert data.train=train.json data.dev=dev.json \\
+      trainer.epochs=1 output_dir=runs/cluener-crf
+  lingshu train -m trainer.learning_rate=1e-4,5e-4 data=cluener output_dir=runs/sweep
+  lingshu train --cfg job task=ner-globalpointer      # print the resolved config and exit
+  torchrun --nproc_per_node 2 -m lingshu.cli train ...   # data parallel (gloo on CPU)
+"""
+
+
+def _setup_logging(level=logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("httpx", "urllib3", "filelock", "jieba"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_train(overrides: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in overrides):
+        print(TRAIN_HELP)
+        return 0
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import DictConfig
+
+    from lingshu.training.train import run
+
+    @hydra.main(config_path="conf", config_name="config", version_base="1.3")
+    def _main(cfg: DictConfig):
+        return run(cfg, HydraConfig.get().runtime.output_dir)
+
+    saved = sys.argv
+    sys.argv = ["lingshu-train"] + overrides
+    try:
+        _main()
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def _report_path(out: str | None) -> Path | None:
+    return Path(out) if out else None
+
+
+def cmd_evaluate(a) -> int:
+    import lingshu
+    from lingshu.data import read_documents
+    from lingshu.training.metrics import format_table, seqeval_report, span_metrics
+
+    nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size)
+    res = read_documents(a.data, format=a.format, labels=set(nlp.labels) if a.strict_labels else None)
+    print(res.report.summary().splitlines()[0], file=sys.stderr)
+    gold = res.documents
+    pred = nlp.predict(gold, progress=True)
+    report = span_metrics(gold, pred)
+    report.update({"model": a.model, "data": a.data, "decoder": nlp.model.config.lingshu["decoder"]})
+    print(f"\n{a.data}: {report['scheme']}\n")
+    print(format_table(report))
+    if report["decoder"] != "globalpointer":
+        rep = seqeval_report(gold, pred, nlp.tokenizer)
+        report["seqeval"] = {"scheme": "IOBES, strict mode (seqeval)", "report": rep}
+        print("\nseqeval classification report (scheme IOBES, strict):\n" + rep)
+    if a.output:
+        from lingshu.io import atomic_write_text
+
+        atomic_write_text(a.output, json.dumps(report, indent=2, ensure_ascii=False))
+        print(f"wrote {a.output}")
+    return 0
+
+
+def cmd_predict(a) -> int:
+    import lingshu
+    from lingshu.data import detect_format, read_documents, write_documents
+
+    nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size)
+    fmt = a.format or detect_format(a.input)
+    res = read_documents(a.input, format=fmt)
+    print(res.report.summary().splitlines()[0], file=sys.stderr)
+    pred = nlp.predict(res.documents, progress=True)
+    out_fmt = a.output_format or ("spans" if fmt == "text" else fmt)
+    write_documents(pred, a.output, out_fmt)
+    n = sum(len(d.entities) for d in pred)
+    print(f"wrote {len(pred)} documents, {n} entities to {a.output} ({out_fmt} layout)")
+    return 0
+
+
+def cmd_data(a) -> int:
+    from lingshu.data import DataError, corpus_stats, format_stats, read_documents
+
+    try:
+        res = read_documents(a.file, format=a.format, strict=getattr(a, "strict", False))
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if a.data_cmd == "validate":
+        print(res.report.summary())
+        return 1 if res.report.records_skipped and getattr(a, "strict", False) else 0
+    print(format_stats(corpus_stats(res.documents)))
+    return 0
+
+
+def cmd_quickstart(a) -> int:
+    from lingshu.quickstart import quickstart
+
+    return quickstart(a.dir, steps=a.steps, model=a.model)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lingshu",
+        description="lingshu (灵枢): adapt Chinese encoders to a domain; extract entities from Chinese medical text.",
+        epilog="Run `lingshu COMMAND --help` for a command's options. Start with `lingshu quickstart`.",
+    )
+    p.add_argument("--version", action="version", version=f"lingshu {__import__('lingshu').__version__}")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    q = sub.add_parser("quickstart", help="train, evaluate and run a tiny model on built-in demo data (offline, minutes)")
+    q.add_argument("--dir", default="lingshu-quickstart", help="where the demo data and model go (default: %(default)s)")
+    q.add_argument("--steps", type=int, default=300, help="training steps (default: %(default)s)")
+    q.add_argument("--model", default="tiny-bert", help="model config to build from scratch (default: %(default)s)")
+
+    sub.add_parser("train", help="fine-tune an encoder (Hydra overrides; `lingshu train --help`)", add_help=False)
+
+    def model_opts(sp):
+        sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda when available)")
+        sp.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default: %(default)s)")
+        sp.add_argument("--format", default=None, help="input layout: cluener, cmeee, spans, conll, text (default: detected)")
+
+    e = sub.add_parser("evaluate", help="strict span P/R/F1 of a model on annotated data, per type")
+    e.add_argument("model", help="model directory written by `lingshu train`")
+    e.add_argument("data", help="annotated file (CLUENER, CMeEE, spans JSON lines or CoNLL)")
+    e.add_argument("-o", "--output", help="write the JSON report here")
+    e.add_argument("--strict-labels", action="store_true", help="skip records with types the model does not know")
+    model_opts(e)
+
+    pr = sub.add_parser("predict", help="predict entities for a file; output in the input's layout")
+    pr.add_argument("model", help="model directory written by `lingshu train`")
+    pr.add_argument("input", help="text file (one text a line) or a CLUENER/CMeEE/spans/CoNLL file")
+    pr.add_argument("-o", "--output", required=True, help="output file")
+    pr.add_argument("--output-format", default=None, help="layout of the output (default: the input's; spans for text)")
+    model_opts(pr)
+
+    d = sub.add_parser("data", help="check and describe data files")
+    dsub = d.add_subparsers(dest="data_cmd", metavar="SUBCOMMAND", required=True)
+    v = dsub.add_parser("validate", help="report bad records with file, line and field")
+    v.add_argument("file")
+    v.add_argument("--format", default=None, help="cluener, cmeee, spans, conll, text (default: detected)")
+    v.add_argument("--strict", action="store_true", help="fail on the first problem")
+    s = dsub.add_parser("stats", help="records, lengths, entities per type, nested/overlapping counts")
+    s.add_argument("file")
+    s.add_argument("--format", default=None, help="cluener, cmeee, spans, conll, text (default: detected)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _setup_logging()
+    if argv and argv[0] == "train":
+        return cmd_train(argv[1:])
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if a.cmd is None:
+        parser.print_help()
+        return 0
+    handlers = {"evaluate": cmd_evaluate, "predict": cmd_predict, "data": cmd_data, "quickstart": cmd_quickstart}
+    try:
+        return handlers[a.cmd](a)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Data layer: read, validate, write and describe NER corpora.
+
+Readers turn every supported layout (CLUENER, CMeEE, lingshu spans, CoNLL, plain text) into
+`lingshu.schema.Document`s with end-exclusive offsets, checking each record and reporting
+problems with file, line and field; writers convert back, atomically.
+
+Example::
+
+    from lingshu.data import read_documents, write_documents, corpus_stats, format_stats
+
+    res = read_documents("../shared/data/cmeee/CMeEE_dev.json")
+    print(res.report.summary())
+    print(format_stats(corpus_stats(res.documents)))
+    write_documents(res.documents, "dev.conll", format="conll")
+"""
+
+from lingshu.data.formats import FORMATS, Format, ReadResult, detect_format, iter_documents, read_documents
+from lingshu.data.report import DataError, Problem, ValidationReport
+from lingshu.data.stats import corpus_stats, format_stats
+from lingshu.data.writers import WriteSummary, write_documents
+
+__all__ = [
+    "FORMATS",
+    "DataError",
+    "Format",
+    "Problem",
+    "ReadResult",
+    "ValidationReport",
+    "WriteSummary",
+    "corpus_stats",
+    "detect_format",
+    "format_stats",
+    "iter_documents",
+    "read_documents",
+    "write_documents",
+]

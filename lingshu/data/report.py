@@ -1,0 +1,127 @@
+"""What reading a file found: `Problem`, `ValidationReport`, `DataError`.
+
+Every problem names the file, the 1-based line of its record and the field, so a user can open
+the file and fix it. Nothing is dropped silently: each skipped record and each dropped entity is
+counted here, and `ValidationReport.summary()` prints the counts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding in an input file.
+
+    Attributes:
+        file: the file as it was passed to the reader.
+        line: 1-based line where the record starts (CoNLL: the line of the offending token).
+        field: path to the field inside the record, e.g. ``entities[2].end_idx``; "" for the
+            record as a whole.
+        kind: a short machine-readable name, e.g. ``offset_out_of_range``; reports count by it.
+        message: what is wrong, with the offending value.
+        severity: ``"error"`` (the record is skipped) or ``"warning"`` (the record is kept).
+    """
+
+    file: str
+    line: int
+    field: str
+    kind: str
+    message: str
+    severity: str = ERROR
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class DataError(ValueError):
+    """Bad input data. Raised by readers with ``strict=True`` and by writers.
+
+    Attributes:
+        problem: the `Problem` that caused it, when there is one (file, line, field, kind).
+    """
+
+    def __init__(self, problem: Problem | str):
+        self.problem = problem if isinstance(problem, Problem) else None
+        super().__init__(str(problem))
+
+
+@dataclass
+class ValidationReport:
+    """Counts and problems from reading one file.
+
+    Attributes:
+        file: the file read.
+        format: the format it was read as.
+        records_read: records found in the file (JSON objects, CoNLL sentences, text lines).
+        records_kept: records turned into `Document`s.
+        records_skipped: records dropped because of at least one error.
+        entities: entities in the kept documents.
+        entities_dropped: entities removed from kept documents by a warning (empty span,
+            duplicate); each one is also listed in `problems`.
+        errors: number of error problems by kind.
+        warnings: number of warning problems by kind.
+        problems: every problem, in file order.
+    """
+
+    file: str = ""
+    format: str = ""
+    records_read: int = 0
+    records_kept: int = 0
+    records_skipped: int = 0
+    entities: int = 0
+    entities_dropped: int = 0
+    errors: Counter = field(default_factory=Counter)
+    warnings: Counter = field(default_factory=Counter)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no record had an error (warnings allowed)."""
+        return not self.errors
+
+    def add(self, problem: Problem) -> None:
+        """Record a problem and count it by kind and severity."""
+        self.problems.append(problem)
+        (self.errors if problem.severity == ERROR else self.warnings)[problem.kind] += 1
+
+    def summary(self, limit: int = 20) -> str:
+        """A readable multi-line account: counts, then the first `limit` problems.
+
+        Errors are listed before warnings, so a file with thousands of legitimate overlap
+        warnings (CMeEE's nested entities) still shows its errors first.
+
+        Args:
+            limit: how many problems to list; the rest are counted.
+
+        Returns:
+            The summary text, without a trailing newline.
+        """
+        lines = [
+            f"{self.file} ({self.format}): {self.records_read:,} records read, "
+            f"{self.records_kept:,} kept, {self.records_skipped:,} skipped; "
+            f"{self.entities:,} entities kept, {self.entities_dropped:,} dropped"
+        ]
+        for name, counts in (("errors", self.errors), ("warnings", self.warnings)):
+            body = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "none"
+            lines.append(f"{name}: {body}")
+        ordered = [p for p in self.problems if p.severity == ERROR] + [
+            p for p in self.problems if p.severity != ERROR
+        ]
+        for p in ordered[:limit]:
+            lines.append(f"  {p.severity}: {p}")
+        if len(ordered) > limit:
+            rest = Counter(p.kind for p in ordered[limit:])
+            lines.append(
+                f"  … and {len(ordered) - limit:,} more: " + ", ".join(f"{k} {v:,}" for k, v in sorted(rest.items()))
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()

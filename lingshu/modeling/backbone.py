@@ -1,0 +1,152 @@
+"""Encoders and tokenizers: load by hub name or directory, or build from scratch from a config.
+
+Architecture parameters always come from the checkpoint's config.json when one is given; the
+yaml in conf/model/ only shapes models built from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+
+log = logging.getLogger("lingshu")
+
+# weights a pretraining checkpoint carries that an encoder does not use: the MLM/NSP heads
+# (BERT: cls.predictions.*, cls.seq_relationship.*; ModernBERT: head.dense/norm, decoder.*)
+# and the BERT pooler, which token-level tasks drop.
+EXPECTED_UNUSED = ("cls.", "head.", "decoder.", "lm_head.", "pooler.", "bert.pooler.", "generator_", "discriminator_")
+
+
+class OfflineModelError(OSError):
+    """A hub name was given but the model is not in the local cache and there is no network."""
+
+
+def _offline_hint(name: str, err: Exception) -> OfflineModelError:
+    return OfflineModelError(
+        f"Could not load '{name}': it is not a local directory and could not be fetched "
+        f"({type(err).__name__}: {str(err).splitlines()[0][:200]}).\n"
+        f"lingshu runs offline. On a machine with network, download it once, e.g.\n"
+        f"    huggingface-cli download {name} --local-dir models/{name.split('/')[-1]}\n"
+        f"copy the folder here and pass its path: model.name_or_path=models/{name.split('/')[-1]}"
+    )
+
+
+def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    """Load a fast tokenizer and check it is usable (not a 5-token stub)."""
+    try:
+        tok = AutoTokenizer.from_pretrained(name_or_path)
+    except OSError as e:
+        if not Path(name_or_path).exists():
+            raise _offline_hint(name_or_path, e) from e
+        raise
+    if not tok.is_fast:
+        raise ValueError(f"{name_or_path}: lingshu needs a fast tokenizer (offset mappings); got {type(tok).__name__}")
+    if len(tok) < 100:
+        raise ValueError(
+            f"{name_or_path}: the tokenizer has only {len(tok)} entries; its vocabulary was not loaded "
+            "(a folder with only vocab.txt needs a tokenizer_config.json)"
+        )
+    return tok
+
+
+def build_char_tokenizer(texts: Iterable[str], out_dir: str | Path, min_freq: int = 1) -> PreTrainedTokenizerBase:
+    """A WordPiece tokenizer whose vocabulary is the characters of `texts` (lowercased).
+
+    For from-scratch models given no tokenizer. lingshu feeds text one character at a time, so
+    a character vocabulary covers everything; `##x` continuations are added for non-CJK
+    characters so that other uses of the tokenizer (whole words) still work.
+    """
+    counts = Counter(ch for t in texts for ch in t.lower() if not ch.isspace())
+    chars = sorted(c for c, n in counts.items() if n >= min_freq)
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = special + chars + [f"##{c}" for c in chars if not ("\u4e00" <= c <= "\u9fff")]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    (out / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": 512}),
+        encoding="utf-8",
+    )
+    tok = load_tokenizer(str(out))
+    assert len(tok) == len(vocab), (len(tok), len(vocab))
+    return tok
+
+
+def special_token_ids(tok: PreTrainedTokenizerBase) -> dict[str, int]:
+    """pad/cls/sep/mask/bos/eos ids from the tokenizer, for configs whose defaults assume
+    another vocabulary (ModernBERT defaults pad=50283, cls=50281, sep=50282)."""
+    cls = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
+    sep = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
+    ids = {"pad_token_id": tok.pad_token_id, "cls_token_id": cls, "sep_token_id": sep,
+           "bos_token_id": cls, "eos_token_id": sep, "mask_token_id": tok.mask_token_id}
+    return {k: v for k, v in ids.items() if v is not None}
+
+
+def scratch_config(arch: str, params: dict[str, Any], tok: PreTrainedTokenizerBase, attn: str | None = None):
+    """A config for a from-scratch encoder of type `arch` (bert, modernbert, roberta, …)."""
+    params = dict(params or {})
+    params.update(special_token_ids(tok))
+    params["vocab_size"] = len(tok)
+    cfg = AutoConfig.for_model(arch, **params)
+    if attn:
+        cfg._attn_implementation = attn
+    return cfg
+
+
+def _is_lingshu_dir(path: str) -> bool:
+    p = Path(path) / "config.json"
+    return p.exists() and "lingshu" in json.loads(p.read_text(encoding="utf-8"))
+
+
+def load_pretrained_backbone(name_or_path: str, attn: str | None = None):
+    """Load an encoder (no task head) and its loading report.
+
+    Returns (model, report) where report has `missing` (encoder weights the checkpoint lacks:
+    they are randomly initialised, which is wrong for a pretrained model), `unused_expected`
+    (pretraining heads) and `unused_other` (anything else the encoder did not take).
+    """
+    kwargs = {"attn_implementation": attn} if attn else {}
+    if _is_lingshu_dir(name_or_path):
+        # a lingshu task model: take its encoder, drop its task head
+        from lingshu.modeling.model import LingshuModel
+
+        full = LingshuModel.from_pretrained(name_or_path)
+        head_keys = [k for k in full.state_dict() if not k.startswith("backbone.")]
+        return full.backbone, {"missing": [], "unused_expected": head_keys, "unused_other": []}
+    try:
+        model, info = AutoModel.from_pretrained(name_or_path, output_loading_info=True, **kwargs)
+    except OSError as e:
+        if not os.path.isdir(name_or_path):
+            raise _offline_hint(name_or_path, e) from e
+        raise
+    unexpected = sorted(info.get("unexpected_keys", []))
+    exp = [k for k in unexpected if k.startswith(EXPECTED_UNUSED) or ".pooler." in k]
+    other = [k for k in unexpected if k not in exp]
+    missing = sorted(info.get("missing_keys", []))
+    mismatched = [str(m) for m in info.get("mismatched_keys", [])]
+    return model, {"missing": missing, "unused_expected": exp, "unused_other": other + mismatched}
+
+
+def format_key_report(report: dict[str, list[str]], new_head_keys: list[str], source: str) -> str:
+    """A readable load report; the unexpected categories are shouted."""
+
+    def short(keys: list[str], n: int = 8) -> str:
+        return ", ".join(keys[:n]) + (f", … (+{len(keys) - n})" if len(keys) > n else "")
+
+    lines = [f"Loaded encoder weights from {source}"]
+    lines.append(f"  new task-head weights (expected, randomly initialised): {len(new_head_keys)}"
+                 + (f": {short(new_head_keys)}" if new_head_keys else ""))
+    lines.append(f"  pretraining weights not used (expected: MLM/pooler heads): {len(report['unused_expected'])}"
+                 + (f": {short(report['unused_expected'])}" if report["unused_expected"] else ""))
+    if report["missing"]:
+        lines.append(f"  !!! ENCODER WEIGHTS MISSING FROM THE CHECKPOINT (randomly initialised): "
+                     f"{len(report['missing'])}: {short(report['missing'])}")
+    if report["unused_other"]:
+        lines.append(f"  !!! UNEXPECTED WEIGHTS NOT USED: {len(report['unused_other'])}: {short(report['unused_other'])}")
+    return "\n".join(lines)

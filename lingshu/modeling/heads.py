@@ -1,0 +1,119 @@
+"""Task heads that run over units (one vector per character, see lingshu.text.align).
+
+- `TagHead`: BIOS token classification, softmax or CRF (pytorch-crf's `CRF`).
+- `GlobalPointer`: a span head for nested entities. For every entity type it scores each
+  (start, end) pair of units with rotary-position-aware dot products; a span is predicted
+  when its score is > 0. We use the "efficient" variant: one shared (q, k) projection plus a
+  per-type start/end bias, which has far fewer parameters than one projection per type and
+  trains as well on CMeEE-sized data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+NEG = -1e4  # large enough to zero a sigmoid/softmax term, small enough for bf16/fp16
+
+
+class TagHead(nn.Module):
+    """Per-unit tag scores with a softmax or a CRF on top."""
+
+    def __init__(self, hidden: int, n_tags: int, crf: bool, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.proj = nn.Linear(hidden, n_tags)
+        self.crf = None
+        if crf:
+            from torchcrf import CRF
+
+            self.crf = CRF(n_tags, batch_first=True)
+
+    def forward(self, units: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.dropout(units)).float()
+
+    def loss(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.crf is None:
+            return nn.functional.cross_entropy(emissions[mask], tags[mask])
+        # pytorch-crf wants the first step of every sequence on; an empty window has no unit
+        keep = mask[:, 0]
+        if not keep.any():
+            return emissions.sum() * 0.0
+        return -self.crf(emissions[keep], tags[keep].clamp(min=0), mask[keep], reduction="token_mean")
+
+    @torch.no_grad()
+    def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
+        lengths = mask.sum(1).tolist()
+        if self.crf is None:
+            best = emissions.argmax(-1).tolist()
+            return [row[:n] for row, n in zip(best, lengths)]
+        out = [[] for _ in lengths]
+        keep = [i for i, n in enumerate(lengths) if n > 0]
+        if keep:
+            idx = torch.tensor(keep, device=emissions.device)
+            for i, path in zip(keep, self.crf.decode(emissions[idx], mask[idx])):
+                out[i] = path
+        return out
+
+
+def rotary(x: torch.Tensor) -> torch.Tensor:
+    """Apply rotary position embeddings over dim 1 of (batch, length, dim)."""
+    _, length, dim = x.shape
+    pos = torch.arange(length, device=x.device, dtype=torch.float32)[:, None]
+    freq = torch.pow(10000.0, -torch.arange(0, dim, 2, device=x.device, dtype=torch.float32) / dim)
+    ang = pos * freq  # (length, dim/2)
+    sin, cos = ang.sin().repeat_interleave(2, -1), ang.cos().repeat_interleave(2, -1)
+    x = x.float()
+    rot = torch.stack([-x[..., 1::2], x[..., ::2]], -1).reshape_as(x)
+    return x * cos + rot * sin
+
+
+class GlobalPointer(nn.Module):
+    """Span scores (batch, types, units, units); entry [b, t, i, j] scores units i..j as type t."""
+
+    def __init__(self, hidden: int, n_types: int, head_size: int = 64, dropout: float = 0.1):
+        super().__init__()
+        self.n_types, self.head_size = n_types, head_size
+        self.dropout = nn.Dropout(dropout)
+        self.qk = nn.Linear(hidden, 2 * head_size)
+        self.bias = nn.Linear(2 * head_size, 2 * n_types)
+
+    def forward(self, units: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.qk(self.dropout(units))  # (B, L, 2d)
+        q, k = rotary(h[..., ::2]), rotary(h[..., 1::2])
+        scores = torch.einsum("bid,bjd->bij", q, k) / math.sqrt(self.head_size)
+        bias = self.bias(h).float().transpose(1, 2) / 2  # (B, 2T, L)
+        logits = scores[:, None] + bias[:, ::2, :, None] + bias[:, 1::2, None, :]
+        valid = mask[:, None, :, None] & mask[:, None, None, :]
+        upper = torch.ones(logits.shape[-2:], dtype=torch.bool, device=logits.device).triu()
+        return logits.masked_fill(~(valid & upper), NEG)
+
+    @staticmethod
+    def loss(logits: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+        """Multi-label categorical cross-entropy (positives above 0, negatives below).
+
+        `spans` is (B, E, 3) of (start, end, type) unit indices, padded with -1.
+        """
+        b, t, n, _ = logits.shape
+        target = torch.zeros_like(logits, dtype=torch.bool)
+        bi, ei = (spans[..., 0] >= 0).nonzero(as_tuple=True)
+        s = spans[bi, ei]
+        target[bi, s[:, 2], s[:, 0], s[:, 1]] = True
+        flat = logits.reshape(b * t, n * n)
+        tgt = target.reshape(b * t, n * n)
+        pos = torch.where(tgt, -flat, torch.full_like(flat, NEG))
+        neg = torch.where(tgt, torch.full_like(flat, NEG), flat)
+        zero = torch.zeros_like(flat[:, :1])
+        loss = torch.logsumexp(torch.cat([pos, zero], 1), 1) + torch.logsumexp(torch.cat([neg, zero], 1), 1)
+        return loss.mean()
+
+    @staticmethod
+    @torch.no_grad()
+    def decode(logits: torch.Tensor, threshold: float = 0.0) -> list[list[tuple[int, int, int, float]]]:
+        out: list[list[tuple[int, int, int, float]]] = [[] for _ in range(logits.shape[0])]
+        idx = (logits > threshold).nonzero().tolist()
+        for b, t, i, j in idx:
+            out[b].append((i, j, t, float(logits[b, t, i, j])))
+        return out

@@ -1,0 +1,49 @@
+"""Trainer callbacks: a JSON-lines metrics log, and PNG curves at the end of training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+
+class JsonlMetricsLogger(TrainerCallback):
+    """Appends every Trainer log (loss, learning rate, dev metrics) to `metrics.jsonl`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        rec = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), **logs}
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+def plot_curves(log_history: list[dict], out_dir: str | Path, metric: str = "eval_f1") -> list[Path]:
+    """Write loss.png (training loss by step) and dev_f1.png (dev F1 by step)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    written = []
+    loss = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
+    dev = [(h["step"], h[metric]) for h in log_history if metric in h and "step" in h]
+    for name, pts, ylabel in (("loss.png", loss, "training loss"), ("dev_f1.png", dev, "dev F1 (strict span)")):
+        if not pts:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+        xs, ys = zip(*pts)
+        ax.plot(xs, ys, marker="o" if len(xs) < 30 else None)
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / name)
+        plt.close(fig)
+        written.append(out / name)
+    return written
