@@ -23,9 +23,8 @@ Next, on real data (paths as in this repository's ../shared/data; use your own c
 
 
 def quickstart(directory: str | Path = "lingshu-quickstart", steps: int = 300, model: str = "tiny-bert") -> int:
-    from hydra import compose, initialize_config_dir
-
     import lingshu
+    from lingshu.config import compose
     from lingshu.demo import write_demo
     from lingshu.training.train import run
 
@@ -40,9 +39,7 @@ def quickstart(directory: str | Path = "lingshu-quickstart", steps: int = 300, m
         f"trainer.max_steps={steps}", "trainer.batch_size=16", f"trainer.eval_every={max(steps // 3, 1)}",
         "trainer.early_stopping_patience=0", "trainer.logging_steps=25", f"output_dir={run_dir}",
     ]
-    conf_dir = str(Path(__file__).parent / "conf")
-    with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
+    cfg = compose(overrides)
     print(f"[2/4] training a from-scratch {model} + GlobalPointer for {steps} steps on CPU "
           f"(lingshu train {' '.join(overrides)})")
     run(cfg, run_dir)

@@ -119,16 +119,24 @@ def load_pretrained_backbone(name_or_path: str, attn: str | None = None):
         full = LingshuModel.from_pretrained(name_or_path)
         head_keys = [k for k in full.state_dict() if not k.startswith("backbone.")]
         return full.backbone, {"missing": [], "unused_expected": head_keys, "unused_other": []}
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # we print our own, clearer key report
     try:
         model, info = AutoModel.from_pretrained(name_or_path, output_loading_info=True, **kwargs)
     except OSError as e:
         if not os.path.isdir(name_or_path):
             raise _offline_hint(name_or_path, e) from e
         raise
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    if getattr(model, "pooler", None) is not None:
+        model.pooler = None  # token tasks drop it, so a checkpoint without one lacks nothing
     unexpected = sorted(info.get("unexpected_keys", []))
     exp = [k for k in unexpected if k.startswith(EXPECTED_UNUSED) or ".pooler." in k]
     other = [k for k in unexpected if k not in exp]
-    missing = sorted(info.get("missing_keys", []))
+    missing = sorted(k for k in info.get("missing_keys", []) if not k.startswith("pooler."))
     mismatched = [str(m) for m in info.get("mismatched_keys", [])]
     return model, {"missing": missing, "unused_expected": exp, "unused_other": other + mismatched}
 

@@ -14,9 +14,24 @@ sees a contiguous sequence and a span (i, j) of units is a span of characters.
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from lingshu.schema import Entity
+
+
+@contextmanager
+def _quiet_length_warning():
+    """Texts longer than the model are expected here (we cut windows ourselves), so silence
+    the tokenizer's 'sequence length is longer than the specified maximum' warning."""
+    lg = logging.getLogger("transformers.tokenization_utils_base")
+    old = lg.level
+    lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        lg.setLevel(old)
 
 
 @dataclass
@@ -61,7 +76,8 @@ def encode_texts(tokenizer, texts: list[str], batch_size: int = 2048) -> list[En
         chunk = [list(t) for t in texts[b : b + batch_size]]
         # an empty word list is rejected by the tokenizer; a text of only spaces has no units
         safe = [c if c else [" "] for c in chunk]
-        enc = tokenizer(safe, is_split_into_words=True, add_special_tokens=False)
+        with _quiet_length_warning():
+            enc = tokenizer(safe, is_split_into_words=True, add_special_tokens=False)
         for i in range(len(chunk)):
             ids = enc["input_ids"][i] if chunk[i] else []
             word_ids = enc.word_ids(i) if chunk[i] else []
@@ -136,21 +152,43 @@ def units_to_entity(text: str, enc: EncodedText, us: int, ue: int, type_: str, s
 def merge_window_spans(
     per_window: list[tuple[Window, list[tuple[int, int, str, float]]]], n_units: int, nested: bool
 ) -> list[tuple[int, int, str, float]]:
-    """Merge unit spans predicted in the windows of one text.
+    """Merge unit spans (absolute unit offsets) predicted in the windows of one text.
 
-    A span touching a window edge that is not the text's edge may be cut short, so it is dropped
-    there; the overlapping neighbour window sees it whole. Spans are then ranked by their
-    distance to their window's edges and added greedily: duplicates are removed, and for flat
-    decoders a span overlapping an already kept one is dropped.
+    A span touching a window's cut edge may be cut short. If it reaches back past the
+    neighbour's start and the neighbour has a span of the same type starting exactly at its own
+    cut edge, the two are stitched into one (so entities longer than the overlap survive);
+    otherwise it is dropped, because the overlapping neighbour sees it whole. Spans are then
+    ranked by their distance to their window's edges and added greedily: duplicates are
+    removed and, for flat decoders, a span overlapping an already kept one is dropped.
     """
     if len(per_window) == 1:
         return sorted(set(per_window[0][1]))
-    cands = []
+    per_window = sorted(per_window, key=lambda x: x[0].u0)
+    far = float(n_units)  # stitched spans are seen by two windows: rank them first
+    cands: list[tuple[float, tuple[int, int, str, float]]] = []
+    open_spans: list[tuple[int, int, str, float]] = []  # touching the previous window's right cut
     for w, spans in per_window:
+        nxt_open = []
         for us, ue, t, score in spans:
-            if (us == w.u0 and not w.is_first) or (ue == w.u1 - 1 and not w.is_last):
+            left_cut = us == w.u0 and not w.is_first
+            right_cut = ue == w.u1 - 1 and not w.is_last
+            if left_cut:
+                prev = [p for p in open_spans if p[2] == t and p[0] <= w.u0 <= p[1]]
+                if not prev:
+                    continue
+                p = min(prev, key=lambda x: x[0])
+                sc = None if score is None or p[3] is None else min(score, p[3])
+                us, score = p[0], sc
+                if right_cut:
+                    nxt_open.append((us, ue, t, score))
+                else:
+                    cands.append((far, (us, ue, t, score)))
+                continue
+            if right_cut:
+                nxt_open.append((us, ue, t, score))
                 continue
             cands.append((min(us - w.u0, w.u1 - 1 - ue), (us, ue, t, score)))
+        open_spans = nxt_open
     cands.sort(key=lambda x: -x[0])
     kept: list[tuple[int, int, str, float]] = []
     seen = set()
@@ -161,4 +199,4 @@ def merge_window_spans(
             continue
         seen.add((us, ue, t))
         kept.append((us, ue, t, score))
-    return sorted(kept)
+    return sorted(kept, key=lambda x: (x[0], x[1], x[2]))

@@ -83,6 +83,8 @@ class Featurizer:
             spans, lost = entities_to_units(d.entities, e) if with_labels else ([], [])
             stats.entities += len(d.entities) if with_labels else 0
             stats.unrepresentable += [(i, x) for x in lost]
+            if with_labels and self.decoder != "globalpointer":  # counted per text, not per window
+                stats.nested_dropped += len(spans_to_bios(e.n_units, [x for x in spans if x[2] in self.type_index])[1])
             doc_spans.append(spans)
         feats = []
         for w in wins:
@@ -98,8 +100,7 @@ class Featurizer:
                 if self.decoder == "globalpointer":
                     f["spans"] = [(s, e, self.type_index[t]) for s, e, t in spans if t in self.type_index]
                 else:
-                    tags, dropped = spans_to_bios(w.u1 - w.u0, [x for x in spans if x[2] in self.type_index])
-                    stats.nested_dropped += len(dropped)
+                    tags, _ = spans_to_bios(w.u1 - w.u0, [x for x in spans if x[2] in self.type_index])
                     f["labels"] = [self.tag_index[t] for t in tags]
             feats.append(f)
         return feats, encs, wins, stats

@@ -232,6 +232,9 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         train_stats = {"train_runtime_s": result.metrics.get("train_runtime"),
                        "train_samples_per_second": result.metrics.get("train_samples_per_second"),
                        "global_step": trainer.state.global_step,
+                       "world_size": trainer.args.world_size,
+                       "samples_seen": trainer.state.global_step * trainer.args.world_size
+                       * args.per_device_train_batch_size * args.gradient_accumulation_steps,
                        "train_windows": len(train_feats),
                        "train_tokens": sum(len(f["input_ids"]) for f in train_feats)}
         (run_dir / "train_summary.json").write_text(json.dumps({**train_stats, "dev": report}, indent=2,
