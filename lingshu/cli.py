@@ -51,6 +51,10 @@ def cmd_train(overrides: list[str]) -> int:
     if any(a in ("-h", "--help") for a in overrides):
         print(TRAIN_HELP)
         return 0
+    hint = _override_hint(overrides)
+    if hint:
+        print(hint, file=sys.stderr)
+        return 2
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import DictConfig
@@ -70,8 +74,48 @@ def cmd_train(overrides: list[str]) -> int:
     return 0
 
 
-def _report_path(out: str | None) -> Path | None:
-    return Path(out) if out else None
+def _override_hint(overrides: list[str]) -> str | None:
+    """Check key=value overrides against the config before Hydra runs; suggest close keys.
+
+    Hydra's own error ("Key 'epohcs' is not in struct") names the key but not what was meant.
+    """
+    import difflib
+
+    from omegaconf import OmegaConf
+
+    from lingshu.config import CONF_DIR, compose
+
+    plain = [o for o in overrides if "=" in o and not o.startswith(("-", "hydra.", "+", "~"))]
+    groups = {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in CONF_DIR.iterdir() if d.is_dir()}
+    for o in plain:
+        key, value = o.split("=", 1)
+        if key in groups and "," not in value and value not in groups[key]:
+            near = difflib.get_close_matches(value, groups[key], n=3)
+            return (f"error: unknown {key} '{value}'. Choose one of: {', '.join(groups[key])}"
+                    + (f" (did you mean {' or '.join(near)}?)" if near else ""))
+    try:
+        cfg = compose([o if "," not in o.split("=", 1)[1] else o.split(",")[0] for o in plain])
+    except Exception as e:  # hydra.errors.ConfigCompositionException and friends
+        msg = str(e).splitlines()[0]
+        keys = [k for k, _ in _flat(OmegaConf.to_container(compose([o for o in plain if o.split("=")[0] in groups])))]
+        bad = next((o.split("=", 1)[0] for o in plain if o.split("=", 1)[0] not in keys
+                    and o.split("=", 1)[0] not in groups and not o.split("=", 1)[0].startswith("model.config.")), None)
+        near = difflib.get_close_matches(bad, keys, n=3) if bad else []
+        return (f"error: {msg}" + (f"\n  unknown key '{bad}'" if bad else "")
+                + (f"; did you mean {' or '.join(near)}?" if near else "")
+                + "\n  see `lingshu train --help`, or `lingshu train --cfg job` for every key"
+                + " (+key=value adds a key that is not there, e.g. +model.config.rope_theta=1e4)")
+    del cfg
+    return None
+
+
+def _flat(d, prefix=""):
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            yield from _flat(v, key + ".")
+        else:
+            yield key, v
 
 
 def cmd_evaluate(a) -> int:

@@ -41,3 +41,34 @@ def test_tiny_modernbert(task, cluener_subset, tmp_path):
     assert cfg["local_attention"] == 128 and cfg["mlp_bias"] is False
     assert cfg["layer_types"][:3] == ["full_attention", "sliding_attention", "sliding_attention"]
     assert cfg["pad_token_id"] == 0 and cfg["cls_token_id"] == 2 and cfg["sep_token_id"] == 3
+
+
+def test_resume_continues_from_checkpoint(cluener_subset, tmp_path):
+    common = ["model.config.num_hidden_layers=1", "trainer.eval_every=2", "trainer.keep_checkpoints=true",
+              "trainer.logging_steps=1", "trainer.early_stopping_patience=0"]
+    train_run(tmp_path, "tiny-bert", "ner-softmax", *cluener_subset, steps=4, extra=common)
+    assert (tmp_path / "checkpoint-4").exists()
+    train_run(tmp_path, "tiny-bert", "ner-softmax", *cluener_subset, steps=6, extra=common + ["trainer.resume=true"])
+    assert json.loads((tmp_path / "train_summary.json").read_text())["global_step"] == 6
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+             if '"loss"' in line]
+    # the second run logged steps 5 and 6 only: it did not start again from step 1
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_hydra_sweep_writes_one_run_per_value(cluener_subset, tmp_path):
+    import subprocess
+    import sys
+
+    train, dev = cluener_subset
+    r = subprocess.run([sys.executable, "-m", "lingshu.cli", "train", "-m", "task=ner-softmax",
+                        "trainer.learning_rate=1e-3,2e-3", "model.config.num_hidden_layers=1",
+                        f"data.train={train}", f"data.dev={dev}", "trainer.max_steps=2",
+                        "trainer.progress=false", f"output_dir={tmp_path}"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    runs = sorted(p.parent.name for p in tmp_path.glob("*/config.json"))
+    assert len(runs) == 2 and all("learning_rate" in name for name in runs), runs
+    for name in runs:
+        cfg = (tmp_path / name / "lingshu_config.yaml").read_text()
+        assert ("0.001" in cfg) != ("0.002" in cfg)

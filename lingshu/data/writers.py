@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterable
 
-from lingshu.data import conll as _conll
 from lingshu.data.report import DataError
+from lingshu.io import atomic_open
 from lingshu.schema import Document
+from lingshu.text.tags import spans_to_bios
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +138,7 @@ def write_conll(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:
     """``char tag`` lines in BIOS, a blank line after each document."""
     for doc in docs:
         _check_one_line(doc, "conll", f, s.documents == 0)
-        tags, dropped = _conll.encode_bios(len(doc.text), [e.key for e in doc.entities])
+        tags, dropped = spans_to_bios(len(doc.text), [(e.start, e.end - 1, e.type) for e in doc.entities])
         # A whitespace character is written as is: the reader takes "<ws><sep><tag>" as that char.
         f.write("".join(f"{ch} {tag}\n" for ch, tag in zip(doc.text, tags)) + "\n")
         s.documents += 1
@@ -175,18 +174,9 @@ def write_documents(docs: Iterable[Document], path: str | Path, format: str = "s
     if format not in FORMATS or FORMATS[format].write is None:
         raise DataError(f"cannot write format {format!r}; writable: {', '.join(k for k, v in FORMATS.items() if v.write)}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     summary = WriteSummary(str(path), format)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            FORMATS[format].write(docs, f, summary)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_open(path) as f:
+        FORMATS[format].write(docs, f, summary)
     if summary.entities_dropped:
         log.warning(
             "%s: %d entities could not be expressed in %s (nested/overlapping) and were left out",
