@@ -37,7 +37,8 @@ class NerPipeline:
         self.model.to(self.device).eval()
         spec = model.config.lingshu
         self.featurizer = Featurizer(tokenizer, spec["labels"], spec["decoder"],
-                                     spec.get("max_seq_length", 128), spec.get("stride", 32))
+                                     spec.get("max_seq_length", 128), spec.get("stride", 32),
+                                     padding_free=model.config._attn_implementation == "flash_attention_2")
         self.batch_size = batch_size
         self.nested = spec["decoder"] == "globalpointer"
 

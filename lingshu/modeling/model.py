@@ -68,13 +68,18 @@ class LingshuModel(PreTrainedModel):
     def spec(self) -> dict:
         return self.config.lingshu
 
-    def units(self, input_ids, attention_mask, unit_index):
+    def units(self, input_ids, attention_mask, unit_index, position_ids=None, seq_lens=None):
+        if seq_lens is not None:  # one packed row: unit_index points into it
+            hidden = self.backbone(input_ids=input_ids, position_ids=position_ids,
+                                   **packed_attention(self.config, seq_lens)).last_hidden_state
+            return hidden[0][unit_index]
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         idx = unit_index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
         return torch.gather(hidden, 1, idx)
 
-    def forward(self, input_ids, attention_mask, unit_index, unit_mask, labels=None, spans=None, **_):
-        units = self.units(input_ids, attention_mask, unit_index)
+    def forward(self, input_ids, unit_index, unit_mask, attention_mask=None, labels=None, spans=None,
+                position_ids=None, seq_lens=None, **_):
+        units = self.units(input_ids, attention_mask, unit_index, position_ids, seq_lens)
         mask = unit_mask.bool()
         if self.decoder == "globalpointer":
             logits = self.head(units, mask)
@@ -99,6 +104,27 @@ class LingshuModel(PreTrainedModel):
     def decode_tags(self, logits: torch.Tensor, unit_mask: torch.Tensor) -> list[list[str]]:
         tags = bios_tags(self.spec["labels"])
         return [[tags[i] for i in p] for p in self.head.decode(logits, unit_mask.bool())]
+
+
+def packed_attention(config, seq_lens: torch.Tensor) -> dict:
+    """Attention arguments for sequences packed into one row (padding-free batches).
+
+    With flash-attention 2 (CUDA), transformers' varlen kernels take cumulative sequence
+    lengths and never look across sequences. Any other implementation gets an explicit
+    block-diagonal mask (and, for ModernBERT's sliding layers, the same blocks cut to the local
+    window), which is exact but costs O(N^2) memory: a CPU fallback and a correctness check.
+    """
+    if config._attn_implementation == "flash_attention_2":
+        cu = torch.nn.functional.pad(seq_lens.cumsum(0), (1, 0)).to(torch.int32)
+        m = int(seq_lens.max())
+        return {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": m, "max_length_k": m}
+    seg = torch.repeat_interleave(torch.arange(len(seq_lens), device=seq_lens.device), seq_lens)
+    block = (seg[:, None] == seg[None, :])[None, None]
+    if "sliding_attention" in (getattr(config, "layer_types", None) or []):
+        pos = torch.arange(len(seg), device=seg.device)
+        band = (pos[:, None] - pos[None, :]).abs() <= config.sliding_window
+        return {"attention_mask": {"full_attention": block, "sliding_attention": block & band[None, None]}}
+    return {"attention_mask": block}
 
 
 def load_model(path: str) -> LingshuModel:

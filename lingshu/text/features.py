@@ -47,12 +47,14 @@ class FeatureStats:
 class Featurizer:
     """Turns documents into windows of features for one tokenizer and one label set."""
 
-    def __init__(self, tokenizer, labels: list[str], decoder: str, max_seq_length: int = 128, stride: int = 32):
+    def __init__(self, tokenizer, labels: list[str], decoder: str, max_seq_length: int = 128, stride: int = 32,
+                 padding_free: bool = False):
         self.tok = tokenizer
         self.labels = list(labels)
         self.decoder = decoder
         self.max_seq_length = max_seq_length
         self.stride = stride
+        self.padding_free = padding_free  # pack windows into one row (flash-attention varlen)
         self.tag_index = {t: i for i, t in enumerate(bios_tags(self.labels))}
         self.type_index = {t: i for i, t in enumerate(self.labels)}
         self.cls = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
@@ -106,7 +108,9 @@ class Featurizer:
         return feats, encs, wins, stats
 
     def collate(self, batch: list[dict]) -> dict[str, torch.Tensor]:
-        """Dynamic padding to the longest window in the batch."""
+        """Dynamic padding to the longest window in the batch (or one packed row, see `pack`)."""
+        if self.padding_free:
+            return self.pack(batch)
         n = len(batch)
         t = max(len(f["input_ids"]) for f in batch)
         u = max(1, max(len(f["unit_index"]) for f in batch))
@@ -121,6 +125,36 @@ class Featurizer:
             unit_index[i, :k] = torch.tensor(f["unit_index"], dtype=torch.long)
             unit_mask[i, :k] = 1
         out = {"input_ids": input_ids, "attention_mask": attention, "unit_index": unit_index, "unit_mask": unit_mask}
+        out.update(self._labels(batch, u))
+        return out
+
+    def pack(self, batch: list[dict]) -> dict[str, torch.Tensor]:
+        """Padding-free batch: all windows in one row with per-window position ids and lengths.
+
+        `unit_index` then points into the packed row; labels are laid out as in `collate`.
+        """
+        n = len(batch)
+        u = max(1, max(len(f["unit_index"]) for f in batch))
+        lens = [len(f["input_ids"]) for f in batch]
+        offsets = [0]
+        for k in lens[:-1]:
+            offsets.append(offsets[-1] + k)
+        input_ids = torch.tensor([t for f in batch for t in f["input_ids"]], dtype=torch.long)[None]
+        position_ids = torch.cat([torch.arange(k) for k in lens])[None]
+        unit_index = torch.zeros((n, u), dtype=torch.long)
+        unit_mask = torch.zeros((n, u), dtype=torch.long)
+        for i, f in enumerate(batch):
+            k = len(f["unit_index"])
+            unit_index[i, :k] = torch.tensor(f["unit_index"], dtype=torch.long) + offsets[i]
+            unit_mask[i, :k] = 1
+        out = {"input_ids": input_ids, "position_ids": position_ids, "seq_lens": torch.tensor(lens),
+               "unit_index": unit_index, "unit_mask": unit_mask}
+        out.update(self._labels(batch, u))
+        return out
+
+    @staticmethod
+    def _labels(batch: list[dict], u: int) -> dict[str, torch.Tensor]:
+        n, out = len(batch), {}
         if "labels" in batch[0]:
             labels = torch.zeros((n, u), dtype=torch.long)
             for i, f in enumerate(batch):

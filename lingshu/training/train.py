@@ -162,7 +162,12 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
 
     model, tok = build_model(cfg, labels, [d.text for d in train_docs], run_dir)
-    featurizer = Featurizer(tok, labels, cfg.task.decoder, int(cfg.data.max_seq_length), int(cfg.data.stride))
+    pf = cfg.model.get("padding_free", "auto")
+    padding_free = (model.config._attn_implementation == "flash_attention_2") if pf == "auto" else bool(pf)
+    featurizer = Featurizer(tok, labels, cfg.task.decoder, int(cfg.data.max_seq_length), int(cfg.data.stride),
+                            padding_free=padding_free)
+    if padding_free:
+        log.info("padding-free batches: windows packed into one row (%s)", model.config._attn_implementation)
     train_feats, _, _, stats = featurizer.features(train_docs)
     log.info("train: %s", stats.summary())
 
