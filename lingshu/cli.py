@@ -164,7 +164,8 @@ def cmd_data(a) -> int:
     from lingshu.data import DataError, corpus_stats, format_stats, read_documents
 
     try:
-        res = read_documents(a.file, format=a.format, strict=getattr(a, "strict", False))
+        labels = set(a.labels.split(",")) if getattr(a, "labels", None) else None
+        res = read_documents(a.file, format=a.format, strict=getattr(a, "strict", False), labels=labels)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -222,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("file")
     v.add_argument("--format", default=None, help="cluener, cmeee, spans, conll, text (default: detected)")
     v.add_argument("--strict", action="store_true", help="fail on the first problem")
+    v.add_argument("--labels", default=None, help="comma-separated entity types; any other type is an error")
     s = dsub.add_parser("stats", help="records, lengths, entities per type, nested/overlapping counts")
     s.add_argument("file")
     s.add_argument("--format", default=None, help="cluener, cmeee, spans, conll, text (default: detected)")

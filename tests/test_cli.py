@@ -68,6 +68,8 @@ def test_data_commands(shared, tmp_path, capsys):
     assert "bad.json:2" in out and "1 skipped" in out
     assert main(["data", "validate", "--strict", str(bad)]) == 1
     assert "bad.json:2" in capsys.readouterr().err
+    assert main(["data", "validate", "--labels", "person", str(shared / "cluener" / "dev.json")]) == 0
+    assert "unknown_label" in capsys.readouterr().out
 
 
 def run_cli(*args, timeout=120):
