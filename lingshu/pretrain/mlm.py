@@ -1,0 +1,242 @@
+"""`lingshu adapt`: masked-language-model training on domain text, with HF Trainer.
+
+    lingshu adapt model=tiny-bert model.tokenizer=tok data.train=corpus.txt \
+        masking.lexicon=../shared/data/lexicon/cmekg_terms.txt trainer.max_steps=300 output_dir=runs/mlm
+    lingshu adapt model=pretrained model.name_or_path=/models/chinese-roberta-wwm-ext data.train=corpus.txt
+
+Continues from a checkpoint (BertForMaskedLM, ModernBertForMaskedLM, … via
+AutoModelForMaskedLM) or builds a model from scratch from conf/model/NAME.yaml and a tokenizer.
+Sentences are segmented with jieba (lexicon terms kept whole), packed into full sequences and
+masked by `EntityAwareWWMCollator`, which draws new masks every time a batch is built, so every
+epoch sees different masks. Held-out sentences give masked-token accuracy and perplexity at
+every evaluation. The output directory loads with `AutoModelForMaskedLM.from_pretrained` and is
+accepted by `lingshu train model.name_or_path=DIR`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from transformers import AutoModelForMaskedLM, Trainer, TrainingArguments, set_seed
+
+from lingshu.modeling.backbone import build_char_tokenizer, load_tokenizer, scratch_config
+from lingshu.training.callbacks import JsonlMetricsLogger, plot_curves
+
+log = logging.getLogger("lingshu")
+
+
+def read_lines(path: str | Path, max_lines: int | None = None) -> list[str]:
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                out.append(line)
+                if max_lines and len(out) >= max_lines:
+                    break
+    if not out:
+        raise SystemExit(f"{path}: no text (expected one sentence a line; see `lingshu corpus prepare`)")
+    return out
+
+
+def split_heldout(lines: list[str], n: int) -> tuple[list[str], list[str]]:
+    """Every k-th line goes to the held-out set (spread over all sources of a concatenated corpus)."""
+    if n <= 0 or len(lines) < 2 * n:
+        return lines, []
+    k = len(lines) // n
+    held = set(range(0, k * n, k))
+    return [x for i, x in enumerate(lines) if i not in held], [lines[i] for i in sorted(held)]
+
+
+def pack_examples(examples: list[dict], max_length: int) -> list[dict]:
+    """Join consecutive examples ([CLS] a [SEP] + b [SEP] + …) into sequences of at most max_length.
+
+    Word and entity indices are renumbered so whole words stay whole across the join.
+    """
+    packed: list[dict] = []
+    cur: dict | None = None
+    for ex in examples:
+        ids, words = ex["input_ids"], ex["word_ids"]
+        if cur is not None and len(cur["input_ids"]) + len(ids) - 1 <= max_length:
+            offset = 1 + max((w for w in cur["word_ids"] if w is not None), default=-1)
+            cur["input_ids"] += ids[1:]  # drop the next example's [CLS], keep its [SEP]
+            cur["word_ids"] += [None if w is None else w + offset for w in words[1:]]
+            cur["entity_words"] += [w + offset for w in ex["entity_words"]]
+        else:
+            if cur is not None:
+                packed.append(cur)
+            cur = {"input_ids": list(ids), "word_ids": list(words), "entity_words": list(ex["entity_words"])}
+    if cur is not None:
+        packed.append(cur)
+    return packed
+
+
+class MlmTrainer(Trainer):
+    """Adds perplexity next to the eval loss; optional LAMB optimizer."""
+
+    def __init__(self, *args, optimizer_name: str = "adamw", eval_collator=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.optimizer_name = optimizer_name
+        self.eval_collator = eval_collator  # () -> collator with a fixed seed: same masks at every evaluation
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        if self.eval_collator is None:
+            return super().get_eval_dataloader(eval_dataset)
+        train_collator, self.data_collator = self.data_collator, self.eval_collator()
+        try:
+            return super().get_eval_dataloader(eval_dataset)
+        finally:
+            self.data_collator = train_collator
+
+    def log(self, logs, *args, **kwargs):
+        if "eval_loss" in logs:
+            logs["eval_perplexity"] = math.exp(min(logs["eval_loss"], 50.0))
+        super().log(logs, *args, **kwargs)
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is None and self.optimizer_name == "lamb":
+            try:
+                from torch_optimizer import Lamb
+            except ImportError as e:
+                raise SystemExit("optimizer=lamb needs torch-optimizer: pip install torch-optimizer") from e
+            model = self.model if model is None else model
+            decay = set(self.get_decay_parameter_names(model))
+            params = [
+                {"params": [p for n, p in model.named_parameters() if p.requires_grad and n in decay],
+                 "weight_decay": self.args.weight_decay},
+                {"params": [p for n, p in model.named_parameters() if p.requires_grad and n not in decay],
+                 "weight_decay": 0.0},
+            ]
+            self.optimizer = Lamb(params, lr=self.args.learning_rate)
+        elif self.optimizer is None and self.optimizer_name != "adamw":
+            raise SystemExit(f"unknown optimizer {self.optimizer_name!r}: choose adamw or lamb")
+        return super().create_optimizer(model)
+
+
+def masked_accuracy(eval_pred) -> dict[str, float]:
+    preds, labels = eval_pred.predictions, eval_pred.label_ids
+    keep = labels != -100
+    return {"masked_accuracy": float((preds[keep] == labels[keep]).mean()) if keep.any() else 0.0}
+
+
+def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
+    """Train an MLM as configured; returns the final held-out metrics."""
+    from lingshu.pretrain.lexicon import Segmenter, load_lexicon
+    from lingshu.pretrain.masking import EntityAwareWWMCollator, encode_for_mlm
+    from lingshu.training.train import _bf16
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tc, mc, dc, mk = cfg.trainer, cfg.model, cfg.data, cfg.masking
+    set_seed(int(tc.seed))
+    if not dc.train:
+        raise SystemExit("no corpus: pass data.train=FILE (one sentence a line; see `lingshu corpus prepare`)")
+    lines = read_lines(dc.train, dc.max_lines)
+    train_lines, held_lines = split_heldout(lines, int(dc.heldout))
+    log.info("%s: %d sentences for training, %d held out", dc.train, len(train_lines), len(held_lines))
+
+    attn = mc.get("attn_implementation") or None
+    if mc.name_or_path:
+        tok = load_tokenizer(mc.tokenizer or mc.name_or_path)
+        model = AutoModelForMaskedLM.from_pretrained(mc.name_or_path, **({"attn_implementation": attn} if attn else {}))
+        log.info("continuing MLM training of %s (%.1fM parameters)", mc.name_or_path, model.num_parameters() / 1e6)
+    else:
+        tok = load_tokenizer(mc.tokenizer) if mc.tokenizer else build_char_tokenizer(train_lines, run_dir / "char_vocab")
+        config = scratch_config(mc.arch, OmegaConf.to_container(mc.config, resolve=True), tok, attn)
+        model = AutoModelForMaskedLM.from_config(config)
+        log.info("built %s MLM from scratch: %.1fM parameters, vocabulary %d", mc.arch,
+                 model.num_parameters() / 1e6, len(tok))
+
+    lexicon = load_lexicon(mk.lexicon) if mk.lexicon else []
+    keywords = load_lexicon(mk.keywords) if mk.keywords else []
+    segmenter = Segmenter(lexicon_terms=lexicon, keyword_terms=keywords)
+    max_len = int(dc.max_seq_length)
+    train = encode_for_mlm(tok, segmenter, train_lines, max_len)
+    held = encode_for_mlm(tok, segmenter, held_lines, max_len) if held_lines else []
+    if dc.pack:
+        train, held = pack_examples(train, max_len), pack_examples(held, max_len)
+    n_tokens = sum(len(x["input_ids"]) for x in train)
+    log.info("training sequences: %d (%d tokens, %.1f per sequence)", len(train), n_tokens, n_tokens / max(len(train), 1))
+
+    def make_collator(seed: int) -> EntityAwareWWMCollator:
+        return EntityAwareWWMCollator(
+            tok, mlm_probability=float(mk.mlm_probability), entity_weight=float(mk.entity_weight),
+            replace_prob=float(mk.replace_prob), delete_prob=float(mk.delete_prob),
+            entity_mask_prob=float(mk.entity_mask_prob), lexicon_terms=lexicon or None,
+            strategy=str(mk.strategy), seed=seed, max_length=max_len)
+
+    collator = make_collator(int(tc.seed))
+    device_type = "cuda" if torch.cuda.is_available() and not tc.get("use_cpu") else "cpu"
+    lr = tc.learning_rate if tc.learning_rate is not None else mc.learning_rate
+    eval_kw = {"eval_strategy": "steps", "eval_steps": int(tc.eval_every)} if held else {"eval_strategy": "no"}
+    args = TrainingArguments(
+        output_dir=str(run_dir), num_train_epochs=float(tc.epochs),
+        max_steps=int(tc.max_steps) if tc.max_steps else -1,
+        per_device_train_batch_size=int(tc.batch_size), per_device_eval_batch_size=int(tc.eval_batch_size),
+        gradient_accumulation_steps=int(tc.gradient_accumulation_steps), learning_rate=float(lr),
+        weight_decay=float(tc.weight_decay), warmup_steps=float(tc.warmup), lr_scheduler_type="linear",
+        max_grad_norm=float(tc.max_grad_norm), seed=int(tc.seed), bf16=_bf16(tc.bf16, device_type),
+        use_cpu=device_type == "cpu", logging_steps=int(tc.logging_steps), logging_first_step=True,
+        save_strategy="steps", save_steps=int(tc.eval_every), save_total_limit=2,
+        remove_unused_columns=False, report_to="none", disable_tqdm=not bool(tc.progress),
+        dataloader_num_workers=int(tc.num_workers), **eval_kw)
+    if (run_dir / "metrics.jsonl").exists() and not tc.resume:
+        (run_dir / "metrics.jsonl").unlink()
+    trainer = MlmTrainer(
+        model=model, args=args, train_dataset=train, eval_dataset=held or None, data_collator=collator,
+        compute_metrics=masked_accuracy if held else None,
+        preprocess_logits_for_metrics=(lambda logits, labels: logits.argmax(-1)) if held else None,
+        callbacks=[JsonlMetricsLogger(run_dir / "metrics.jsonl")], optimizer_name=str(cfg.optimizer),
+        eval_collator=lambda: make_collator(int(tc.seed) + 1))
+    resume = True if tc.resume in (True, "true", "True", "last") else (tc.resume or None)
+    result = trainer.train(resume_from_checkpoint=resume)
+    final = trainer.evaluate() if held else {}
+    if trainer.is_world_process_zero():
+        trainer.save_model(str(run_dir))
+        tok.save_pretrained(str(run_dir))
+        if (run_dir / "char_vocab").exists():
+            shutil.rmtree(run_dir / "char_vocab")
+        OmegaConf.save(cfg, run_dir / "lingshu_config.yaml", resolve=True)
+        summary = {"train_runtime_s": result.metrics.get("train_runtime"), "global_step": trainer.state.global_step,
+                   "train_sequences": len(train), "heldout_sequences": len(held), "masking": dict(collator.stats),
+                   "heldout": {k: v for k, v in final.items() if k.startswith("eval_")}}
+        (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        plot_curves(trainer.state.log_history, run_dir, metric="eval_masked_accuracy",
+                    name="heldout_accuracy.png", ylabel="held-out masked-token accuracy")
+        if not tc.keep_checkpoints:
+            for ck in run_dir.glob("checkpoint-*"):
+                shutil.rmtree(ck, ignore_errors=True)
+        if final:
+            print(f"\nheld-out: masked-token accuracy {final.get('eval_masked_accuracy', 0):.4f}, "
+                  f"perplexity {final.get('eval_perplexity', math.exp(min(final['eval_loss'], 50))):.1f}")
+        print(f"Saved MLM to {run_dir} (AutoModelForMaskedLM.from_pretrained loads it; "
+              f"fine-tune with `lingshu train model.name_or_path={run_dir}`)")
+    return final
+
+
+def fill_mask(model_dir: str, text: str, top_k: int = 5) -> list[list[tuple[str, float]]]:
+    """Top-k predictions for every [MASK] in `text` (the tokenizer's mask token)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    tok = load_tokenizer(model_dir)
+    model = AutoModelForMaskedLM.from_pretrained(model_dir).eval()
+    text = text.replace("[MASK]", tok.mask_token)
+    enc = tok(text, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**enc).logits[0]
+    positions = (enc["input_ids"][0] == tok.mask_token_id).nonzero().flatten().tolist()
+    if not positions:
+        raise SystemExit(f"no {tok.mask_token} in the text")
+    out = []
+    for p in positions:
+        probs = logits[p].float().softmax(-1)
+        top = probs.topk(top_k)
+        out.append([(tok.convert_ids_to_tokens(int(i)), float(v)) for v, i in zip(top.values, top.indices)])
+    return out
