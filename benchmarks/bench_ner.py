@@ -3,11 +3,13 @@ reference (benchmarks/reference_ner.py), same data, tokenizer, model size, seed,
 max_seq_length, learning rate and schedule. Writes benchmarks/results/ner_benchmark.json and prints
 a markdown table.
 
-    HF_HUB_OFFLINE=1 python benchmarks/bench_ner.py                      # full run (~45 min on 2 cores)
+    HF_HUB_OFFLINE=1 python benchmarks/bench_ner.py --reference-last      # ~20 min on 2 cores (RESULTS.md)
     HF_HUB_OFFLINE=1 python benchmarks/bench_ner.py --limit 320 --max-steps 5 --out benchmarks/work/smoke.json
 
 Every arm runs as its own subprocess, one after the other (never in parallel), so peak RSS
-(`ru_maxrss` from wait4) and CPU time are that arm's alone.
+(`ru_maxrss` from wait4) and CPU time are that arm's alone. Wall-clock throughput on a shared
+machine moves with whatever else runs, so each arm also reports tokens per CPU-second spent inside
+Trainer.train (benchmarks/_timed.py), and the 1-minute load average before and after it.
 
 What is timed: `train_runtime` of HF Trainer (the training loop only: no tokenization, no model
 construction). No arm evaluates during training: lingshu is trained without `data.dev` (given a dev
@@ -17,8 +19,11 @@ with `trainer.eval_every=N`, at least once at the last step) and then scored wit
 end of the loop (save_strategy steps, save_steps larger than the run).
 
 Throughput: training tokens / train_runtime, where training tokens = the non-pad tokens (with
-[CLS]/[SEP]) of every sequence trained on: lingshu's train_tokens (one pass over its windows) x
-epochs; the reference's counted in its collator. The reference's padded tokens are reported too.
+[CLS]/[SEP]) of every sequence trained on, counted as batches are consumed: lingshu's Trainer
+(train_summary.json: train_tokens_processed), the reference's collator. The reference's padded
+tokens are reported too. lingshu trains with bf16 autocast by default on CPUs with AMX-BF16 (as
+here); an arm written `crf:fp32` switches it off, so the table separates what batching gives from
+what bf16 gives.
 """
 
 from __future__ import annotations
@@ -84,7 +89,9 @@ def seqeval_micro_f1(report_text: str) -> float | None:
 
 def reference_arm(name, train, dev, msl, a, work) -> dict:
     out = work / f"{name}-reference"
-    cmd = [sys.executable, "benchmarks/reference_ner.py", "--train_file", train, "--validation_file", dev,
+    timing = work / "timing" / f"{name}-reference.json"
+    cmd = [sys.executable, "benchmarks/_timed.py", str(timing),  # = python benchmarks/reference_ner.py ...
+           "benchmarks/reference_ner.py", "--train_file", train, "--validation_file", dev,
            "--tokenizer_name", TOKENIZER, "--max_seq_length", str(msl), "--output_dir", str(out),
            "--num_train_epochs", str(a.epochs[name]), "--per_device_train_batch_size", str(a.batch_size),
            "--per_device_eval_batch_size", "64", "--learning_rate", str(a.lr), "--warmup_steps", "0.1",
@@ -98,6 +105,7 @@ def reference_arm(name, train, dev, msl, a, work) -> dict:
         cmd += ["--limit", str(a.limit)]
     proc = run_arm(cmd, work / "logs" / f"{name}-reference.log")
     s = json.loads((out / "reference_summary.json").read_text(encoding="utf-8"))
+    cpu = json.loads(timing.read_text(encoding="utf-8"))["train_cpu_s"]
     m = s["dev"]["micro"]
     return {
         "dataset": name, "system": "reference (run_ner.py style)", "decoder": "softmax (BIO, first sub-token)",
@@ -109,39 +117,50 @@ def reference_arm(name, train, dev, msl, a, work) -> dict:
         "train_padded_tokens": s["train_padded_tokens_processed"],
         "train_tokens_per_s": s["train_tokens_processed"] / s["train_runtime_s"],
         "train_padded_tokens_per_s": s["train_padded_tokens_processed"] / s["train_runtime_s"],
+        "train_cpu_s": cpu, "train_tokens_per_cpu_s": s["train_tokens_processed"] / cpu,
         "train_sequences": s["train_texts"], "train_truncated_texts": s["train_truncated_texts"],
         "eval_s": s["eval_seconds"], "process": proc, "peak_rss_mib": proc["peak_rss_mib"],
         "dev_report": s["dev"],
     }
 
 
-def lingshu_arm(name, train, dev, msl, decoder, a, work) -> dict:
-    out = work / f"{name}-lingshu-{decoder}"
-    cmd = ["lingshu", "train", f"task=ner-{decoder}", "model=tiny-bert", f"model.tokenizer={TOKENIZER}",
+def lingshu_arm(name, train, dev, msl, arm, a, work) -> dict:
+    # an arm is a decoder, optionally with ":fp32" to switch off lingshu's default bf16 autocast
+    # (on by default on CPUs with AMX-BF16/AVX512-BF16), to show what bf16 and batching each give
+    decoder, _, variant = arm.partition(":")
+    label = arm.replace(":", "-")
+    out = work / f"{name}-lingshu-{label}"
+    timing = work / "timing" / f"{name}-lingshu-{label}.json"
+    # = `lingshu train ...`, with Trainer.train's CPU time recorded by _timed.py
+    cmd = [sys.executable, "benchmarks/_timed.py", str(timing), "lingshu.cli",
+           "train", f"task=ner-{decoder}", "model=tiny-bert", f"model.tokenizer={TOKENIZER}",
            f"data.train={train}", "data.dev=null", f"data.max_seq_length={msl}",
            f"trainer.epochs={a.epochs[name]}", f"trainer.max_steps={a.max_steps}",
            f"trainer.learning_rate={a.lr}", f"trainer.batch_size={a.batch_size}", f"trainer.seed={a.seed}",
            f"trainer.eval_every={NO_SAVE_STEPS}", "trainer.progress=false", "trainer.use_cpu=true",
-           f"output_dir={out}"]
-    proc = run_arm(cmd, work / "logs" / f"{name}-lingshu-{decoder}.log")
+           *(["trainer.bf16=false"] if variant == "fp32" else []), f"output_dir={out}"]
+    proc = run_arm(cmd, work / "logs" / f"{name}-lingshu-{label}.log")
     s = json.loads((out / "train_summary.json").read_text(encoding="utf-8"))
+    cpu = json.loads(timing.read_text(encoding="utf-8"))["train_cpu_s"]
     report_path = out / "dev_report.json"
     ev = run_arm(["lingshu", "evaluate", str(out), dev, "-o", str(report_path)],
-                 work / "logs" / f"{name}-lingshu-{decoder}-evaluate.log")
+                 work / "logs" / f"{name}-lingshu-{label}-evaluate.log")
     r = json.loads(report_path.read_text(encoding="utf-8"))
     m = r["micro"]
-    # tokens trained on: every window once per epoch; with max_steps (smoke runs) pro rata
+    # tokens trained on: counted by lingshu's Trainer as batches are consumed (non-pad tokens)
     windows, steps = s["train_windows"], s["global_step"]
-    passes = min(steps * a.batch_size, windows * a.epochs[name]) / windows if a.max_steps else a.epochs[name]
-    tokens = s["train_tokens"] * passes
+    tokens, exact = s["train_tokens_processed"], True
     seq_f1 = seqeval_micro_f1(r.get("seqeval", {}).get("report", ""))
     return {
-        "dataset": name, "system": "lingshu", "decoder": decoder, "epochs": a.epochs[name],
+        "dataset": name, "system": "lingshu", "decoder": decoder + (" (fp32)" if variant == "fp32" else
+                                                                     " (bf16)" if s.get("bf16") else ""),
+        "epochs": a.epochs[name],
         "global_step": steps, "max_seq_length": msl,
         "dev_precision": m["precision"], "dev_recall": m["recall"], "dev_f1": m["f1"],
         "seqeval_f1": seq_f1, "seqeval_mode": "strict IOBES (lingshu evaluate)" if seq_f1 is not None else None,
-        "train_runtime_s": s["train_runtime_s"], "train_tokens": tokens, "train_tokens_approximate": bool(a.max_steps),
+        "train_runtime_s": s["train_runtime_s"], "train_tokens": tokens, "train_tokens_approximate": not exact,
         "train_tokens_per_s": tokens / s["train_runtime_s"], "train_sequences": windows,
+        "train_cpu_s": cpu, "train_tokens_per_cpu_s": tokens / cpu,
         "eval_s": ev["wall_s"], "process": proc, "evaluate_process": ev, "peak_rss_mib": proc["peak_rss_mib"],
         "dev_report": {k: v for k, v in r.items() if k != "seqeval"},
     }
@@ -150,7 +169,7 @@ def lingshu_arm(name, train, dev, msl, decoder, a, work) -> dict:
 def machine() -> dict:
     cpu = ""
     try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
             if line.startswith("Model name:"):
                 cpu = line.split(":", 1)[1].strip()
     except OSError:
@@ -166,30 +185,37 @@ def machine() -> dict:
 def table(rows: list[dict]) -> str:
     ref = {r["dataset"]: r for r in rows if r["system"].startswith("reference")}
     head = ("| dataset | system | decoder | epochs | dev strict F1 | ΔF1 vs ref (pts) | seqeval F1 | "
-            "train tok/s | × ref | peak RSS MiB | train s |")
+            "train tok/s | × ref | tok/CPU-s | × ref (CPU) | peak RSS MiB | train s |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
-    for r in rows:
+    def order(r):  # per data set, the reference first
+        return list(DATASETS).index(r["dataset"]), not r["system"].startswith("reference")
+
+    for r in sorted(rows, key=order):
         b = ref.get(r["dataset"])
         is_ref = r["system"].startswith("reference")
         dF = "—" if is_ref or not b else f"{100 * (r['dev_f1'] - b['dev_f1']):+.2f}"
         tx = "1.00" if is_ref or not b else f"{r['train_tokens_per_s'] / b['train_tokens_per_s']:.2f}"
+        tc = "1.00" if is_ref or not b else f"{r['train_tokens_per_cpu_s'] / b['train_tokens_per_cpu_s']:.2f}"
         sq = "—" if r["seqeval_f1"] is None else f"{r['seqeval_f1']:.4f}"
         out.append(f"| {r['dataset']} | {r['system']} | {r['decoder']} | {r['epochs']} | {r['dev_f1']:.4f} | {dF} | "
-                   f"{sq} | {r['train_tokens_per_s']:.0f} | {tx} | {r['peak_rss_mib']:.0f} | {r['train_runtime_s']:.0f} |")
+                   f"{sq} | {r['train_tokens_per_s']:.0f} | {tx} | {r['train_tokens_per_cpu_s']:.0f} | {tc} | {r['peak_rss_mib']:.0f} | {r['train_runtime_s']:.0f} |")
     return "\n".join(out)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", default="cluener,cmeee")
-    p.add_argument("--decoders", default="crf,globalpointer", help="lingshu arms: crf,globalpointer[,softmax]")
-    p.add_argument("--epochs-cluener", type=float, default=2)
-    p.add_argument("--epochs-cmeee", type=float, default=1)
+    p.add_argument("--decoders", default="crf,crf:fp32,globalpointer,softmax",
+                   help="lingshu arms: ner-<decoder> tasks; DECODER:fp32 without bf16 autocast")
+    # budget: ~20 min on 2 cores; fractional epochs = that share of the steps of one epoch
+    p.add_argument("--epochs-cluener", type=float, default=1)
+    p.add_argument("--epochs-cmeee", type=float, default=0.25)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--max-steps", type=int, default=0, help="> 0: stop every arm after this many steps (smoke)")
     p.add_argument("--limit", type=int, default=0, help="> 0: first N train and dev texts only (smoke)")
+    p.add_argument("--reference-last", action="store_true", help="run the lingshu arms before the reference")
     p.add_argument("--work", default="benchmarks/work/ner")
     p.add_argument("--out", default="benchmarks/results/ner_benchmark.json")
     a = p.parse_args()
@@ -197,7 +223,7 @@ def main() -> None:
     for k, v in a.epochs.items():
         a.epochs[k] = int(v) if float(v).is_integer() else v
     work = ROOT / a.work
-    work.mkdir(parents=True, exist_ok=True)
+    (work / "timing").mkdir(parents=True, exist_ok=True)
 
     t_start = time.perf_counter()
     rows = []
@@ -206,11 +232,11 @@ def main() -> None:
         if a.limit:
             (work / "data").mkdir(exist_ok=True)
             train, dev = subset(train, a.limit, work / "data"), subset(dev, a.limit, work / "data")
-        print(f"[{time.strftime('%H:%M:%S')}] {name}: reference", flush=True)
-        rows.append(reference_arm(name, train, dev, msl, a, work))
-        for dec in a.decoders.split(","):
-            print(f"[{time.strftime('%H:%M:%S')}] {name}: lingshu {dec}", flush=True)
-            rows.append(lingshu_arm(name, train, dev, msl, dec, a, work))
+        arms = ["reference"] + a.decoders.split(",")
+        for arm in arms[1:] + arms[:1] if a.reference_last else arms:
+            print(f"[{time.strftime('%H:%M:%S')}] {name}: {arm}", flush=True)
+            rows.append(reference_arm(name, train, dev, msl, a, work) if arm == "reference"
+                        else lingshu_arm(name, train, dev, msl, arm, a, work))
         print(table([r for r in rows if r["dataset"] == name]), flush=True)
 
     result = {
@@ -222,7 +248,9 @@ def main() -> None:
                      "max_steps": a.max_steps, "limit": a.limit,
                      "max_seq_length": {k: v[2] for k, v in DATASETS.items()},
                      "metric": "strict span (start, end, type) micro F1, lingshu.training.metrics.span_metrics",
-                     "throughput": "non-pad training tokens (incl. [CLS]/[SEP]) / HF Trainer train_runtime"},
+                     "throughput": "non-pad training tokens (incl. [CLS]/[SEP]) / HF Trainer train_runtime; "
+                                   "per CPU-second: / process CPU time (all threads) inside Trainer.train",
+                     "order": "lingshu arms first, reference last" if a.reference_last else "reference first"},
         "command": " ".join(["HF_HUB_OFFLINE=1", "python", "benchmarks/bench_ner.py", *sys.argv[1:]]),
         "total_wall_s": time.perf_counter() - t_start,
         "rows": rows,

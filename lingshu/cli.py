@@ -46,11 +46,29 @@ def _setup_logging(level=logging.INFO) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def cmd_train(overrides: list[str]) -> int:
+ADAPT_HELP = """usage: lingshu adapt [OVERRIDE ...] [-m] [--cfg job]
+
+Continued MLM pretraining (or from scratch) on domain text, with entity-aware whole-word masking.
+
+  model=    tiny-bert | tiny-modernbert (from scratch; model.tokenizer=DIR) | pretrained
+            (model.name_or_path=CHECKPOINT)
+  data.train=CORPUS (one sentence a line: `lingshu corpus prepare`)  data.heldout=1000
+  data.max_seq_length=128  data.pack=true
+  masking.strategy=entity-wwm|wwm|char  masking.lexicon=TERMS.txt  masking.entity_weight=3
+  masking.replace_prob= delete_prob= entity_mask_prob=  masking.mlm_probability=0.15
+  optimizer=adamw|lamb   trainer.max_steps= batch_size= learning_rate= …
+
+example:
+  lingshu adapt model=tiny-bert model.tokenizer=tok data.train=corpus.txt \
+      masking.lexicon=../shared/data/lexicon/cmekg_terms.txt trainer.max_steps=300 output_dir=runs/mlm
+"""
+
+
+def cmd_train(overrides: list[str], config_name: str = "config") -> int:
     if any(a in ("-h", "--help") for a in overrides):
-        print(TRAIN_HELP)
+        print(TRAIN_HELP if config_name == "config" else ADAPT_HELP)
         return 0
-    hint = _override_hint(overrides)
+    hint = _override_hint(overrides, config_name)
     if hint:
         print(hint, file=sys.stderr)
         return 2
@@ -58,14 +76,17 @@ def cmd_train(overrides: list[str]) -> int:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import DictConfig
 
-    from lingshu.training.train import run
+    if config_name == "adapt":
+        from lingshu.pretrain.mlm import run_adapt as run
+    else:
+        from lingshu.training.train import run
 
-    @hydra.main(config_path="conf", config_name="config", version_base="1.3")
+    @hydra.main(config_path="conf", config_name=config_name, version_base="1.3")
     def _main(cfg: DictConfig):
         return run(cfg, HydraConfig.get().runtime.output_dir)
 
     saved = sys.argv
-    sys.argv = ["lingshu-train"] + overrides
+    sys.argv = [f"lingshu-{'train' if config_name == 'config' else config_name}"] + overrides
     try:
         _main()
     finally:
@@ -73,7 +94,7 @@ def cmd_train(overrides: list[str]) -> int:
     return 0
 
 
-def _override_hint(overrides: list[str]) -> str | None:
+def _override_hint(overrides: list[str], config_name: str = "config") -> str | None:
     """Check key=value overrides against the config before Hydra runs; suggest close keys.
 
     Hydra's own error ("Key 'epohcs' is not in struct") names the key but not what was meant.
@@ -93,10 +114,11 @@ def _override_hint(overrides: list[str]) -> str | None:
             return (f"error: unknown {key} '{value}'. Choose one of: {', '.join(groups[key])}"
                     + (f" (did you mean {' or '.join(near)}?)" if near else ""))
     try:
-        cfg = compose([o if "," not in o.split("=", 1)[1] else o.split(",")[0] for o in plain])
+        cfg = compose([o if "," not in o.split("=", 1)[1] else o.split(",")[0] for o in plain], config_name)
     except Exception as e:  # hydra.errors.ConfigCompositionException and friends
         msg = str(e).splitlines()[0]
-        keys = [k for k, _ in _flat(OmegaConf.to_container(compose([o for o in plain if o.split("=")[0] in groups])))]
+        keys = [k for k, _ in _flat(OmegaConf.to_container(
+            compose([o for o in plain if o.split("=")[0] in groups], config_name)))]
         bad = next((o.split("=", 1)[0] for o in plain if o.split("=", 1)[0] not in keys
                     and o.split("=", 1)[0] not in groups and not o.split("=", 1)[0].startswith("model.config.")), None)
         near = difflib.get_close_matches(bad, keys, n=3) if bad else []
@@ -175,6 +197,14 @@ def cmd_data(a) -> int:
     return 0
 
 
+def cmd_fill_mask(a) -> int:
+    from lingshu.pretrain.mlm import fill_mask
+
+    for i, preds in enumerate(fill_mask(a.model, a.text, a.top_k)):
+        print(f"[MASK] #{i + 1}: " + "  ".join(f"{t} {p:.3f}" for t, p in preds))
+    return 0
+
+
 def cmd_quickstart(a) -> int:
     from lingshu.quickstart import quickstart
 
@@ -196,6 +226,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--model", default="tiny-bert", help="model config to build from scratch (default: %(default)s)")
 
     sub.add_parser("train", help="fine-tune an encoder (Hydra overrides; `lingshu train --help`)", add_help=False)
+    sub.add_parser("adapt", help="continued MLM pretraining on domain text (Hydra overrides; `lingshu adapt --help`)",
+                   add_help=False)
+    from lingshu.pretrain.corpus import add_cli as corpus_cli
+    from lingshu.pretrain.tokenizer import add_cli as tokenizer_cli
+
+    corpus_cli(sub)
+    tokenizer_cli(sub)
+    fm = sub.add_parser("fill-mask", help="top predictions of an MLM for each [MASK] in a text")
+    fm.add_argument("model", help="a directory written by `lingshu adapt` (or any masked-LM checkpoint)")
+    fm.add_argument("text", help='e.g. "患者出现[MASK][MASK]等症状"')
+    fm.add_argument("--top-k", type=int, default=5)
 
     def model_opts(sp):
         sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda when available)")
@@ -235,14 +276,17 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging()
     if argv and argv[0] == "train":
         return cmd_train(argv[1:])
+    if argv and argv[0] == "adapt":
+        return cmd_train(argv[1:], "adapt")
     parser = build_parser()
     a = parser.parse_args(argv)
     if a.cmd is None:
         parser.print_help()
         return 0
-    handlers = {"evaluate": cmd_evaluate, "predict": cmd_predict, "data": cmd_data, "quickstart": cmd_quickstart}
+    handlers = {"evaluate": cmd_evaluate, "predict": cmd_predict, "data": cmd_data, "quickstart": cmd_quickstart,
+                "fill-mask": cmd_fill_mask}
     try:
-        return handlers[a.cmd](a)
+        return handlers[a.cmd](a) if a.cmd in handlers else a.func(a)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -44,9 +44,12 @@ class NerPipeline:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | None = None, batch_size: int = 64) -> "NerPipeline":
+        from transformers.utils import logging as hf_logging
+
         from lingshu.modeling.backbone import load_tokenizer
         from lingshu.modeling.model import load_model
 
+        hf_logging.disable_progress_bar()  # "Loading weights" bars on every load are noise here
         return cls(load_model(str(path)), load_tokenizer(str(path)), device, batch_size)
 
     @property
@@ -84,7 +87,10 @@ class NerPipeline:
             batch = self.featurizer.collate([feats[i] for i in idx])
             batch = {k: v.to(self.device) for k, v in batch.items()}
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                out = self.model(**batch)
+                # the class's forward, not the instance's: during training accelerate replaces
+                # `model.forward` with an autocast wrapper, and dev scores must be computed the
+                # way `lingshu evaluate` computes them later
+                out = type(self.model).forward(self.model, **batch)
             decoded = self.model.decode(out.logits.float(), batch["unit_mask"])
             for i, spans in zip(idx, decoded):
                 window_spans[i] = spans

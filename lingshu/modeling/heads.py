@@ -41,7 +41,10 @@ class TagHead(nn.Module):
         keep = mask[:, 0]
         if not keep.any():
             return emissions.sum() * 0.0
-        return -self.crf(emissions[keep], tags[keep].clamp(min=0), mask[keep], reduction="token_mean")
+        # the CRF's forward algorithm is a Python loop of small fp32 ops: under autocast each op
+        # pays the dispatcher's cast checks for nothing, so it runs with autocast off
+        with torch.autocast(emissions.device.type, enabled=False):
+            return -self.crf(emissions[keep], tags[keep].clamp(min=0), mask[keep], reduction="token_mean")
 
     @torch.no_grad()
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:

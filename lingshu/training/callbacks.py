@@ -22,8 +22,9 @@ class JsonlMetricsLogger(TrainerCallback):
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
-def plot_curves(log_history: list[dict], out_dir: str | Path, metric: str = "eval_f1") -> list[Path]:
-    """Write loss.png (training loss by step) and dev_f1.png (dev F1 by step)."""
+def plot_curves(log_history: list[dict], out_dir: str | Path, metric: str = "eval_f1",
+                name: str = "dev_f1.png", ylabel: str = "dev F1 (strict span)") -> list[Path]:
+    """Write loss.png (training loss by step) and a curve of `metric` by step (default dev_f1.png)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -33,7 +34,7 @@ def plot_curves(log_history: list[dict], out_dir: str | Path, metric: str = "eva
     written = []
     loss = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
     dev = [(h["step"], h[metric]) for h in log_history if metric in h and "step" in h]
-    for name, pts, ylabel in (("loss.png", loss, "training loss"), ("dev_f1.png", dev, "dev F1 (strict span)")):
+    for name, pts, ylabel in (("loss.png", loss, "training loss"), (name, dev, ylabel)):
         if not pts:
             continue
         fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)

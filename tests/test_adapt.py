@@ -1,0 +1,78 @@
+"""`lingshu adapt`: a few MLM steps from scratch lower the loss; the saved model loads with
+AutoModelForMaskedLM, answers fill-mask, and fine-tunes through `lingshu train`."""
+
+import json
+
+import pytest
+
+from lingshu.pretrain.mlm import fill_mask, pack_examples, split_heldout
+
+
+def test_pack_examples_keeps_words_whole():
+    a = {"input_ids": [101, 5, 6, 102], "word_ids": [None, 0, 0, None], "entity_words": [0]}
+    b = {"input_ids": [101, 7, 8, 9, 102], "word_ids": [None, 0, 1, 1, None], "entity_words": [1]}
+    c = {"input_ids": [101, 10, 102], "word_ids": [None, 0, None], "entity_words": []}
+    packed = pack_examples([a, b, c], max_length=8)
+    assert packed[0]["input_ids"] == [101, 5, 6, 102, 7, 8, 9, 102]
+    assert packed[0]["word_ids"] == [None, 0, 0, None, 1, 2, 2, None]
+    assert packed[0]["entity_words"] == [0, 2]
+    assert packed[1]["input_ids"] == [101, 10, 102]  # did not fit: a new sequence
+
+
+def test_split_heldout_spreads_evenly():
+    lines = [str(i) for i in range(100)]
+    train, held = split_heldout(lines, 10)
+    assert held == [str(i) for i in range(0, 100, 10)] and len(train) == 90
+    assert split_heldout(lines[:5], 10) == (lines[:5], [])
+
+
+@pytest.fixture(scope="module")
+def mlm_dir(shared, tmp_path_factory):
+    from lingshu.config import compose
+    from lingshu.pretrain.mlm import run_adapt
+
+    tmp = tmp_path_factory.mktemp("adapt")
+    corpus = tmp / "corpus.txt"
+    lines = (shared / "corpus" / "medical_qa_dialogue.txt").read_text(encoding="utf-8").splitlines()[:400]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lexicon = tmp / "terms.txt"
+    terms = (shared / "lexicon" / "cmekg_terms.txt").read_text(encoding="utf-8").splitlines()[:3000]
+    lexicon.write_text("\n".join(terms) + "\n", encoding="utf-8")
+    out = tmp / "mlm"
+    cfg = compose(["model=tiny-bert", "model.config.num_hidden_layers=2", f"model.tokenizer={shared / 'vocab' / 'bert-base-chinese'}",
+                   f"data.train={corpus}", "data.heldout=40", f"masking.lexicon={lexicon}",
+                   "masking.entity_mask_prob=0.1", "trainer.max_steps=40", "trainer.eval_every=20",
+                   "trainer.batch_size=16", "trainer.learning_rate=1e-3", "trainer.logging_steps=5",
+                   "trainer.progress=false"], "adapt")
+    final = run_adapt(cfg, out)
+    return out, final
+
+
+def test_mlm_loss_falls_and_saves(mlm_dir):
+    out, final = mlm_dir
+    recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in recs if "loss" in r]
+    assert losses[-1] < losses[0] - 1.0, losses
+    assert "eval_masked_accuracy" in final and final["eval_perplexity"] > 1
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["masking"]["mentions"] > 0  # the lexicon found entities in the corpus
+    assert (out / "loss.png").exists() and (out / "heldout_accuracy.png").exists()
+
+
+def test_fill_mask_round_trip(mlm_dir):
+    from transformers import AutoModelForMaskedLM
+
+    out, _ = mlm_dir
+    assert type(AutoModelForMaskedLM.from_pretrained(out)).__name__ == "BertForMaskedLM"
+    preds = fill_mask(str(out), "患者出现[MASK][MASK]等症状", top_k=3)
+    assert len(preds) == 2 and all(len(p) == 3 for p in preds)
+    assert all(0.0 <= prob <= 1.0 for p in preds for _, prob in p)
+
+
+def test_finetune_from_adapted_model(mlm_dir, cluener_subset, tmp_path):
+    from conftest import train_run
+
+    out, _ = mlm_dir
+    train_run(tmp_path, "tiny-bert", "ner-crf", *cluener_subset, steps=3, extra=[f"model.name_or_path={out}"])
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["num_hidden_layers"] == 2 and cfg["lingshu"]["decoder"] == "crf"
