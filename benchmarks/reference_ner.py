@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from transformers import (
     AutoModelForTokenClassification,
     AutoTokenizer,
