@@ -98,7 +98,11 @@ def test_offline_hub_name_gives_clear_error():
 def test_key_report_from_mlm_checkpoint(arch, bert_tok, tmp_path):
     from transformers import AutoModelForMaskedLM
 
-    from lingshu.modeling.backbone import format_key_report, load_pretrained_backbone, scratch_config
+    from lingshu.modeling.backbone import (
+        format_key_report,
+        load_pretrained_backbone,
+        scratch_config,
+    )
 
     params = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128}
     mlm = AutoModelForMaskedLM.from_config(scratch_config(arch, params, bert_tok))
@@ -118,9 +122,9 @@ def test_key_report_from_mlm_checkpoint(arch, bert_tok, tmp_path):
 
 def test_train_from_pretrained_dir(bert_tok, cluener_subset, tmp_path):
     """model.name_or_path=DIR: the tokenizer and the architecture come from the checkpoint."""
+    from conftest import train_run
     from transformers import AutoModelForMaskedLM
 
-    from conftest import train_run
     from lingshu.modeling.backbone import scratch_config
 
     ckpt = tmp_path / "ckpt"

@@ -19,8 +19,8 @@ from lingshu.data import (
     read_documents,
     write_documents,
 )
-from lingshu.text.tags import bios_to_spans, spans_to_bios
 from lingshu.schema import Document, Entity
+from lingshu.text.tags import bios_to_spans, spans_to_bios
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")

@@ -14,7 +14,14 @@ Example::
     write_documents(res.documents, "dev.conll", format="conll")
 """
 
-from lingshu.data.formats import FORMATS, Format, ReadResult, detect_format, iter_documents, read_documents
+from lingshu.data.formats import (
+    FORMATS,
+    Format,
+    ReadResult,
+    detect_format,
+    iter_documents,
+    read_documents,
+)
 from lingshu.data.report import DataError, Problem, ValidationReport
 from lingshu.data.stats import corpus_stats, format_stats
 from lingshu.data.writers import WriteSummary, write_documents

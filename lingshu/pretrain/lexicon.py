@@ -27,8 +27,9 @@ from __future__ import annotations
 import logging
 import pickle
 from collections.abc import Iterable
-from contextlib import contextmanager
 from pathlib import Path
+
+from lingshu.logs import quieter
 
 __all__ = ["RestrictedUnpickler", "Segmenter", "load_lexicon", "safe_load_pickle"]
 
@@ -98,20 +99,12 @@ def safe_load_pickle(path: str | Path):
         return RestrictedUnpickler(fh).load()
 
 
-@contextmanager
 def _quiet_jieba():
     """jieba logs 'Building prefix dict ...' at DEBUG through its own stderr handler on every
-    initialisation; raise its logger's level while we build, and put it back afterwards so we
-    never change what the user configured."""
+    initialisation; quiet it while we build, leaving what the user configured afterwards."""
     import jieba
 
-    logger = jieba.default_logger
-    old = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(old)
+    return quieter(jieba.default_logger, logging.WARNING)
 
 
 class Segmenter:

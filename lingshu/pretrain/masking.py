@@ -31,30 +31,19 @@ stays unchanged with 0.1; its label is its id before that change. Special tokens
 
 from __future__ import annotations
 
-import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from contextlib import contextmanager
 
 import numpy as np
 import torch
+
+from lingshu.logs import quiet_tokenizer_length_warning
 
 __all__ = ["STRATEGIES", "EntityAwareWWMCollator", "encode_for_mlm"]
 
 STRATEGIES = ("entity-wwm", "wwm", "char")
 
-
-@contextmanager
-def _quiet_tokenizer():
-    """Long documents are split on purpose; silence the 'longer than the maximum' warning."""
-    lg = logging.getLogger("transformers.tokenization_utils_base")
-    old = lg.level
-    lg.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        lg.setLevel(old)
 
 
 def _char_words(segmenter, text: str) -> tuple[np.ndarray, list[bool]]:
@@ -94,7 +83,7 @@ def encode_for_mlm(tokenizer, segmenter, texts: Sequence[str], max_length: int =
     out: list[dict] = []
     for b in range(0, len(texts), batch_size):
         chunk = list(texts[b:b + batch_size])
-        with _quiet_tokenizer():
+        with quiet_tokenizer_length_warning():  # long texts are split on purpose
             enc = tokenizer(chunk, add_special_tokens=True, truncation=True, max_length=max_length,
                             return_offsets_mapping=True, return_special_tokens_mask=True,
                             return_overflowing_tokens=split_long)

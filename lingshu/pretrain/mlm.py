@@ -25,7 +25,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from transformers import AutoModelForMaskedLM, Trainer, TrainingArguments, set_seed
 
-from lingshu.modeling.backbone import build_char_tokenizer, load_tokenizer, scratch_config
+from lingshu.modeling.backbone import (
+    build_char_tokenizer,
+    load_tokenizer,
+    scratch_config,
+)
 from lingshu.training.callbacks import JsonlMetricsLogger, plot_curves
 
 log = logging.getLogger("lingshu")

@@ -14,24 +14,10 @@ sees a contiguous sequence and a span (i, j) of units is a span of characters.
 
 from __future__ import annotations
 
-import logging
-from contextlib import contextmanager
 from dataclasses import dataclass
 
+from lingshu.logs import quiet_tokenizer_length_warning
 from lingshu.schema import Entity
-
-
-@contextmanager
-def _quiet_length_warning():
-    """Texts longer than the model are expected here (we cut windows ourselves), so silence
-    the tokenizer's 'sequence length is longer than the specified maximum' warning."""
-    lg = logging.getLogger("transformers.tokenization_utils_base")
-    old = lg.level
-    lg.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        lg.setLevel(old)
 
 
 @dataclass
@@ -76,7 +62,7 @@ def encode_texts(tokenizer, texts: list[str], batch_size: int = 2048) -> list[En
         chunk = [list(t) for t in texts[b : b + batch_size]]
         # an empty word list is rejected by the tokenizer; a text of only spaces has no units
         safe = [c if c else [" "] for c in chunk]
-        with _quiet_length_warning():
+        with quiet_tokenizer_length_warning():  # we cut windows ourselves
             enc = tokenizer(safe, is_split_into_words=True, add_special_tokens=False)
         for i in range(len(chunk)):
             ids = enc["input_ids"][i] if chunk[i] else []
