@@ -1,8 +1,16 @@
-"""The one vocabulary every lingshu module speaks: `Document`, `Entity`, `LabelSet`.
+"""The one vocabulary every lingshu module speaks: `Document`, `Entity`, `Relation`, `LabelSet`.
 
 Offsets are character offsets into `Document.text`, start inclusive, end exclusive
 (`text[e.start:e.end] == e.text`). Readers convert from each file format's own convention
 (CLUENER and CMeEE store inclusive ends) and writers convert back.
+
+One `Document` serves every task:
+
+- NER: ``entities``;
+- relation (SPO) extraction: ``relations``, whose arguments are located mentions; the mentions
+  found in the text are also in ``entities``;
+- sentence-pair classification: ``text`` and ``text_pair``, with ``label`` (gold or predicted)
+  and ``label_scores`` (predicted probabilities).
 """
 
 from __future__ import annotations
@@ -33,16 +41,90 @@ class Entity:
         return d
 
 
-@dataclass
-class Document:
-    """A text with its entities (gold or predicted) and where it came from.
+UNLOCATED = -1
+"""`Entity.start`/`end` of a relation argument whose string does not occur in the text."""
+
+
+@dataclass(frozen=True, eq=False)
+class Relation:
+    """An SPO triple: `subject` --`predicate`--> `object`.
+
+    Arguments are `Entity` mentions located in the document's text (end exclusive); an argument
+    whose string does not occur in the text has ``start == end == -1`` (`UNLOCATED`) and keeps its
+    string in ``Entity.text``. Such triples still count in evaluation, which compares strings
+    (`key`), as the CMeIE leaderboard does.
+
+    Equality and hashing use both arguments' spans, types and strings, the predicate and
+    ``combined``; ``score`` is ignored (a predicted triple equals its gold twin).
 
     Attributes:
-        text: the original text, never normalised.
+        subject: the subject mention.
+        predicate: the relation name, e.g. "临床表现".
+        object: the object mention.
+        combined: CMeIE's "Combined" flag, kept from reading to writing; None when unknown.
+        score: a model's confidence, for predictions.
+    """
+
+    subject: Entity
+    predicate: str
+    object: Entity
+    combined: bool | None = None
+    score: float | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What strict SPO metrics compare: (subject text, predicate, object text)."""
+        return (self.subject.text, self.predicate, self.object.text)
+
+    @property
+    def typed_key(self) -> tuple[str, str, str, str, str]:
+        """(subject text, subject type, predicate, object text, object type)."""
+        return (self.subject.text, self.subject.type, self.predicate, self.object.text, self.object.type)
+
+    @property
+    def located(self) -> bool:
+        """True when both arguments were found in the text."""
+        return self.subject.start != UNLOCATED and self.object.start != UNLOCATED
+
+    def _ident(self) -> tuple:
+        s, o = self.subject, self.object
+        return (s.start, s.end, s.type, s.text, self.predicate, o.start, o.end, o.type, o.text, self.combined)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Relation):
+            return NotImplemented
+        return self._ident() == other._ident()
+
+    def __hash__(self) -> int:
+        return hash(self._ident())
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "subject": self.subject.to_dict(),
+            "predicate": self.predicate,
+            "object": self.object.to_dict(),
+        }
+        if self.combined is not None:
+            d["combined"] = self.combined
+        if self.score is not None:
+            d["score"] = round(float(self.score), 4)
+        return d
+
+
+@dataclass
+class Document:
+    """A text with its annotations (gold or predicted) and where it came from.
+
+    Attributes:
+        text: the original text, never normalised (the first text of a pair).
         entities: entity mentions in character offsets of `text`.
         id: an identifier kept from the input when it has one.
         meta: fields of the input record that lingshu does not interpret, kept for writers.
         source: "file:line" of the record, for error messages.
+        relations: SPO triples over mentions of `text` (see `Relation`).
+        text_pair: the second text of a sentence pair (KUAKE-QQR query2).
+        label: the pair's (or text's) class label, as a string; None when unlabelled.
+        label_scores: predicted probability per label, when a model produced them.
     """
 
     text: str
@@ -50,6 +132,10 @@ class Document:
     id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
+    relations: list[Relation] = field(default_factory=list)
+    text_pair: str | None = None
+    label: str | None = None
+    label_scores: dict[str, float] | None = None
 
     @property
     def ents(self) -> list[Entity]:
@@ -57,14 +143,34 @@ class Document:
         return sorted(self.entities)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; the task-specific keys appear only when set."""
         d: dict[str, Any] = {"text": self.text, "entities": [e.to_dict() for e in self.ents]}
         if self.id is not None:
             d["id"] = self.id
+        if self.relations:
+            d["relations"] = [r.to_dict() for r in self.relations]
+        if self.text_pair is not None:
+            d["text_pair"] = self.text_pair
+        if self.label is not None:
+            d["label"] = self.label
+        if self.label_scores is not None:
+            d["label_scores"] = {k: round(float(v), 4) for k, v in self.label_scores.items()}
         return d
 
     def __repr__(self) -> str:  # short, readable in a REPL
+        def short(t: str) -> str:
+            return f"{t[:30]!r}{'…' if len(t) > 30 else ''}"
+
         ents = ", ".join(f"{e.text}/{e.type}" for e in self.ents)
-        return f"Document({self.text[:30]!r}{'…' if len(self.text) > 30 else ''}, [{ents}])"
+        parts = [short(self.text)]
+        if self.text_pair is not None:
+            parts.append(short(self.text_pair))
+        parts.append(f"[{ents}]")
+        if self.relations:
+            parts.append("{" + ", ".join(f"{r.subject.text}-{r.predicate}->{r.object.text}" for r in self.relations) + "}")
+        if self.label is not None:
+            parts.append(f"label={self.label!r}")
+        return f"Document({', '.join(parts)})"
 
 
 class LabelSet:

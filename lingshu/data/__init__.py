@@ -1,8 +1,9 @@
-"""Data layer: read, validate, write and describe NER corpora.
+"""Data layer: read, validate, write and describe corpora for NER, relation extraction and
+sentence-pair classification.
 
-Readers turn every supported layout (CLUENER, CMeEE, lingshu spans, CoNLL, plain text) into
-`lingshu.schema.Document`s with end-exclusive offsets, checking each record and reporting
-problems with file, line and field; writers convert back, atomically.
+Readers turn every supported layout (CLUENER, CMeEE, lingshu spans, CoNLL, plain text; CMeIE
+triples; KUAKE-QQR pairs) into `lingshu.schema.Document`s with end-exclusive offsets, checking
+each record and reporting problems with file, line and field; writers convert back, atomically.
 
 Example::
 
@@ -23,6 +24,7 @@ from lingshu.data.formats import (
     read_documents,
 )
 from lingshu.data.report import DataError, Problem, ValidationReport
+from lingshu.data.spo_schema import load_spo_schema, schema_coverage
 from lingshu.data.stats import corpus_stats, format_stats
 from lingshu.data.writers import WriteSummary, write_documents
 
@@ -38,6 +40,8 @@ __all__ = [
     "detect_format",
     "format_stats",
     "iter_documents",
+    "load_spo_schema",
     "read_documents",
+    "schema_coverage",
     "write_documents",
 ]

@@ -1,4 +1,4 @@
-"""Readers for the NER file formats lingshu speaks; every reader yields `Document`s.
+"""Readers for the file formats lingshu speaks; every reader yields `Document`s.
 
 Formats (offsets in `Document` are always end-exclusive; readers convert):
 
@@ -11,6 +11,13 @@ Formats (offsets in `Document` are always end-exclusive; readers convert):
 - ``conll``: ``char tag`` per line (extra middle columns ignored), a blank line between
   sentences; BIO/BIOS/BIOES/BMES/BILOU tags, ``B-x`` or ``B_x`` (see `lingshu.data.conll`).
 - ``text``: plain text, one document per non-empty line, for prediction.
+- ``cmeie``: CMeIE JSON lines ``{"text", "spo_list": [...]}`` for relation extraction, nested
+  (CBLUE) or flat layout; arguments placed in the text by the policy in `lingshu.data.cmeie`.
+- ``pair``: sentence pairs with a label, KUAKE-QQR's JSON list ``[{"id", "query1", "query2",
+  "label"}]`` or JSON lines ``{"text1", "text2", "label"}`` (see `lingshu.data.pairs`).
+
+``labels`` (allowed values) means entity types for the NER formats, predicates for ``cmeie``
+and class labels for ``pair``.
 
 Usage::
 
@@ -28,16 +35,12 @@ from pathlib import Path
 from typing import Any, Callable, Collection, Iterator
 
 from lingshu.data import conll as _conll
+from lingshu.data import jsonio as _jsonio
 from lingshu.data.report import DataError, Problem, ValidationReport
 from lingshu.data.validate import Checker, RawEntity
 from lingshu.schema import Document
 
 CONLL_EXTENSIONS = {".conll", ".bio", ".bios", ".bioes", ".iob", ".iobes", ".bmes", ".bilou"}
-
-
-def _read_text(path: Path) -> str:
-    # utf-8-sig: files saved by Windows tools start with a BOM that is not part of any text.
-    return path.read_text(encoding="utf-8-sig")
 
 
 def _meta(obj: dict, known: tuple[str, ...]) -> dict:
@@ -163,77 +166,14 @@ def read_spans(path: Path, ck: Checker) -> Iterator[Document]:
 
 # --- CMeEE: one JSON list ---------------------------------------------------------------
 
-_WS = re.compile(r"\s*")
-_DECODER = json.JSONDecoder()
-
 
 def read_cmeee(path: Path, ck: Checker) -> Iterator[Document]:
-    """CMeEE: one JSON list of records; each record's line is where its ``{`` starts.
-
-    The list is walked element by element with `json.JSONDecoder.raw_decode`, which gives each
-    record's position; newlines are counted incrementally between records, so line numbers
-    cost one pass over the text (the 10 MB train file reads in well under a second). A record
-    with broken JSON is skipped by scanning for the next ``{`` that decodes to a record.
-    """
-    s = _read_text(path)
-    pos = _WS.match(s, 0).end()
-    line = 1 + s.count("\n", 0, pos)
-    if pos >= len(s) or s[pos] != "[":
-        ck.begin(line)
-        ck.error("", "bad_json", "expected a JSON list of records ([ ... ])")
-        ck.finish(None, [])
-        return
-    pos = _WS.match(s, pos + 1).end()
-    if s.startswith("]", pos):
-        return
-    last = 0  # newlines are counted from here
-    line = 1
-    while pos < len(s):
-        line += s.count("\n", last, pos)
-        last = pos
-        ck.begin(line)
-        try:
-            obj, end = _DECODER.raw_decode(s, pos)
-        except json.JSONDecodeError as e:
-            ck.error("", "bad_json", f"invalid JSON: {e.msg} (line {e.lineno} column {e.colno})")
-            ck.finish(None, [])
-            pos = _resync(s, pos + 1)
-            if pos < 0:
-                return
-            continue
+    """CMeEE: one JSON list of records; each record's line is where its ``{`` starts
+    (see `lingshu.data.jsonio.json_list`)."""
+    for obj in _jsonio.json_list(path, ck):
         doc = _cmeee_record(obj, ck)
         if doc is not None:
             yield doc
-        pos = _WS.match(s, end).end()
-        if s.startswith(",", pos):
-            pos = _WS.match(s, pos + 1).end()
-        elif s.startswith("]", pos):
-            return
-        elif pos < len(s):
-            line += s.count("\n", last, pos)
-            last = pos
-            ck.begin(line)
-            ck.error("", "bad_json", "expected ',' or ']' after a record; the rest of the file is unreadable")
-            ck.finish(None, [])
-            return
-    ck.begin(line + s.count("\n", last, len(s)))
-    ck.error("", "bad_json", "the list is not closed with ']'")
-    ck.finish(None, [])
-
-
-def _resync(s: str, pos: int) -> int:
-    """Position of the next ``{`` at or after pos that decodes to a record with "text", or -1."""
-    while True:
-        pos = s.find("{", pos)
-        if pos < 0:
-            return -1
-        try:
-            obj, _ = _DECODER.raw_decode(s, pos)
-            if isinstance(obj, dict) and "text" in obj:
-                return pos
-        except json.JSONDecodeError:
-            pass
-        pos += 1
 
 
 # --- CoNLL ----------------------------------------------------------------------------
@@ -339,9 +279,11 @@ def detect_format(path: str | Path, format: str | None = None) -> str:
     """Guess a file's format from its extension and first bytes.
 
     Rules: a CoNLL extension (.conll, .bio, .bios, .bioes, ...) -> conll; content starting with
-    ``[`` -> cmeee; ``{`` -> JSON lines: spans if a record in the first lines has "entities", cluener if
-    it has "label" or neither (CLUENER's test file holds only id/text; both read it alike);
-    lines of two or more columns ending in a tag -> conll; anything else -> text.
+    ``[`` -> pair if the first record has "query1" or "text1" (KUAKE-QQR), else cmeee; ``{`` ->
+    JSON lines, judged on the first record that has one of these keys, in this order: "spo_list"
+    -> cmeie, "text1" or "query1" -> pair, "label" -> cluener, "entities" -> spans; cluener when
+    none has any (CLUENER's test file holds only id/text; both read it alike); lines of two or
+    more columns ending in a tag -> conll; anything else -> text.
 
     Args:
         path: the file.
@@ -365,6 +307,9 @@ def detect_format(path: str | Path, format: str | None = None) -> str:
     head = head_bytes.decode("utf-8", errors="replace").lstrip("\ufeff")
     body = head.lstrip()
     if body.startswith("["):
+        first = _jsonio.first_list_record(body)
+        if isinstance(first, dict) and ("query1" in first or "text1" in first):
+            return "pair"
         return "cmeee"
     lines = head.splitlines()
     if len(head_bytes) == 1 << 16:
@@ -376,9 +321,15 @@ def detect_format(path: str | Path, format: str | None = None) -> str:
                 obj = json.loads(ln)
             except json.JSONDecodeError:
                 continue
-            if isinstance(obj, dict) and "label" in obj:
+            if not isinstance(obj, dict):
+                continue
+            if "spo_list" in obj:
+                return "cmeie"
+            if "text1" in obj or "query1" in obj:
+                return "pair"
+            if "label" in obj:
                 return "cluener"
-            if isinstance(obj, dict) and "entities" in obj:
+            if "entities" in obj:
                 return "spans"
         # Records with neither key (CLUENER's test file: id + text) read alike either way.
         return "cluener"
@@ -403,7 +354,8 @@ def iter_documents(
         path: the file to read.
         format: one of `FORMATS`; None detects it (`detect_format`).
         strict: raise `DataError` on the first error instead of skipping the record.
-        labels: allowed entity types; an entity of another type is an error. None accepts any.
+        labels: allowed labels (entity types; predicates for cmeie; class labels for pair); another
+            is an error. None accepts any (pair: KUAKE-QQR's list layout then allows 0/1/2).
         allow_overlap: False turns overlapping/nested entities from warnings into errors.
         report: a `ValidationReport` to fill (counts, problems); complete once exhausted.
 
@@ -457,7 +409,8 @@ def read_documents(
         path: the file to read.
         format: one of `FORMATS`; None detects it from the file.
         strict: raise `DataError` on the first error.
-        labels: allowed entity types, or None to accept any.
+        labels: allowed labels (entity types; cmeie: predicates; pair: class labels), or None to
+            accept any (pair: KUAKE-QQR's list layout then allows 0/1/2).
         allow_overlap: False makes overlapping/nested entities errors.
 
     Returns:
@@ -473,6 +426,8 @@ def read_documents(
 
 
 def _formats() -> dict[str, Format]:
+    from lingshu.data import cmeie as _cmeie
+    from lingshu.data import pairs as _pairs
     from lingshu.data import writers as w
 
     return {
@@ -483,6 +438,10 @@ def _formats() -> dict[str, Format]:
         "conll": Format("conll", "char/tag columns, BIO/BIOS/BIOES (written as BIOS)", read_conll, w.write_conll,
                         frozenset(CONLL_EXTENSIONS)),
         "text": Format("text", "plain text, one document per line", read_text, w.write_text, frozenset({".txt"})),
+        "cmeie": Format("cmeie", "CMeIE JSON lines, spo_list triples (relation extraction)", _cmeie.read_cmeie,
+                        _cmeie.write_cmeie),
+        "pair": Format("pair", "sentence pairs with a label: KUAKE-QQR JSON list or text1/text2 JSON lines",
+                       _pairs.read_pair, _pairs.write_pair),
     }
 
 

@@ -68,6 +68,15 @@ class ValidationReport:
         errors: number of error problems by kind.
         warnings: number of warning problems by kind.
         problems: every problem, in file order.
+        relations: SPO triples in the kept documents.
+        relations_dropped: duplicate triples removed from kept documents (each also a warning).
+        relations_unlocated: kept triples whose subject or object string is not in the text
+            (kept with start = end = -1; see `lingshu.data.cmeie`).
+        mentions_ambiguous: triple arguments (subjects and objects) of kept documents whose
+            string occurs several times in the text and whose occurrence was chosen by the
+            location policy.
+        labels: label -> count over the kept labelled documents (sentence pairs).
+        unlabelled: kept documents of a labelled format with no label (a test file).
     """
 
     file: str = ""
@@ -80,6 +89,12 @@ class ValidationReport:
     errors: Counter = field(default_factory=Counter)
     warnings: Counter = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
+    relations: int = 0
+    relations_dropped: int = 0
+    relations_unlocated: int = 0
+    mentions_ambiguous: int = 0
+    labels: Counter = field(default_factory=Counter)
+    unlabelled: int = 0
 
     @property
     def ok(self) -> bool:
@@ -103,11 +118,26 @@ class ValidationReport:
         Returns:
             The summary text, without a trailing newline.
         """
-        lines = [
+        head = (
             f"{self.file} ({self.format}): {self.records_read:,} records read, "
-            f"{self.records_kept:,} kept, {self.records_skipped:,} skipped; "
-            f"{self.entities:,} entities kept, {self.entities_dropped:,} dropped"
-        ]
+            f"{self.records_kept:,} kept, {self.records_skipped:,} skipped"
+        )
+        pairs = self.format == "pair"
+        if not pairs:
+            head += f"; {self.entities:,} entities kept, {self.entities_dropped:,} dropped"
+        lines = [head]
+        if self.relations or self.relations_dropped or self.format == "cmeie":
+            lines.append(
+                f"relations: {self.relations:,} triples kept, {self.relations_dropped:,} duplicates dropped; "
+                f"{self.relations_unlocated:,} triples whose subject or object string is not in the text "
+                f"(kept, start=end=-1); {self.mentions_ambiguous:,} arguments whose string occurs "
+                f"several times (placed by the closest-pair policy)"
+            )
+        if pairs or self.labels or self.unlabelled:
+            dist = ", ".join(f"{k} {v:,}" for k, v in sorted(self.labels.items())) or "none"
+            lines.append(
+                f"labels: {sum(self.labels.values()):,} labelled ({dist}), {self.unlabelled:,} unlabelled"
+            )
         for name, counts in (("errors", self.errors), ("warnings", self.warnings)):
             body = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "none"
             lines.append(f"{name}: {body}")

@@ -116,6 +116,9 @@ class Checker:
         raws: list[RawEntity],
         id: Any = None,
         meta: dict | None = None,
+        *,
+        located: list[Entity] | None = None,
+        **fields: Any,
     ) -> Document | None:
         """Check the entities and build the document, or count the record as skipped.
 
@@ -125,6 +128,11 @@ class Checker:
             id: the record's id, if any (kept as a string; a non-string id goes to meta["id"]
                 so writers restore its type).
             meta: other fields of the record, kept for writers.
+            located: entities the reader has already placed and checked itself (relation
+                arguments found by search); added after `raws`' entities, a (start, end,
+                type) already present is not added twice. No overlap check: these mentions
+                come from triples, where overlap is normal.
+            fields: further `Document` fields (relations, text_pair, label, label_scores).
 
         Returns:
             The document, or None when the record had an error.
@@ -140,15 +148,23 @@ class Checker:
         if id is not None and not isinstance(id, str):
             meta["id"] = id
             id = str(id)
+        entities = [e for e, _ in ents]
+        if located:
+            seen = {e.key for e in entities}
+            for e in located:
+                if e.key not in seen:
+                    seen.add(e.key)
+                    entities.append(e)
         self.report.records_kept += 1
-        self.report.entities += len(ents)
+        self.report.entities += len(entities)
         self.report.entities_dropped += self.dropped
         return Document(
             text=text,
-            entities=[e for e, _ in ents],
+            entities=entities,
             id=id,
             meta=meta,
             source=f"{self.file}:{self.line}",
+            **fields,
         )
 
     def _entities(self, text: str, raws: list[RawEntity]) -> list[tuple[Entity, str]]:

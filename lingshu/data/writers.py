@@ -8,6 +8,11 @@ CMeEE: inclusive). What a layout cannot hold is stated and counted, never lost s
   are counted in `WriteSummary.entities_dropped`; ids and meta are not written; a text with a
   line break cannot be written (`DataError`).
 - ``text``: texts only; a line break inside a text is an error.
+- ``cmeie``: triples only (entities that are no triple's argument are not written), each
+  record in the layout it was read in (`lingshu.data.cmeie`).
+- ``pair``: the layout the pairs were read in, with the predicted label (`lingshu.data.pairs`).
+
+A layout remembered by a reader (``meta["lingshu.layout"]``) is never written out as a field.
 
 Files are written to a temporary file in the target folder and moved into place with
 `os.replace`, so a crash never leaves a half-written file under the real name.
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterable
 
+from lingshu.data.jsonio import LAYOUT
 from lingshu.data.report import DataError
 from lingshu.io import atomic_open
 from lingshu.schema import Document
@@ -39,6 +45,8 @@ class WriteSummary:
         documents: documents written.
         entities: entities written.
         entities_dropped: entities the format could not express (CoNLL: nested/overlapping).
+        relations: SPO triples written (cmeie).
+        labels: documents written with a label (pair).
     """
 
     path: str
@@ -46,6 +54,8 @@ class WriteSummary:
     documents: int = 0
     entities: int = 0
     entities_dropped: int = 0
+    relations: int = 0
+    labels: int = 0
 
 
 def _dumps(obj: Any) -> str:
@@ -62,7 +72,7 @@ def _head(doc: Document) -> dict:
 
 def _tail(rec: dict, doc: Document) -> dict:
     for k, v in doc.meta.items():
-        if k != "id" and k not in rec:
+        if k != "id" and k != LAYOUT and k not in rec:
             rec[k] = v
     return rec
 
@@ -160,7 +170,8 @@ def write_documents(docs: Iterable[Document], path: str | Path, format: str = "s
     Args:
         docs: documents (an iterator is fine; it is consumed once).
         path: the file to write; its folder is created if missing.
-        format: one of `FORMATS` (cluener, cmeee, spans, conll, text); spans keeps scores.
+        format: one of `FORMATS` (cluener, cmeee, spans, conll, text, cmeie, pair); spans keeps
+            entity scores.
 
     Returns:
         `WriteSummary` with counts, including entities the format could not express.
