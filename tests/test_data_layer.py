@@ -459,7 +459,7 @@ def test_detect_format(tmp_path):
     assert detect_format(text, format="conll") == "conll"  # explicit override wins
     with pytest.raises(DataError, match="unknown format 'xml'"):
         detect_format(text, format="xml")
-    assert set(FORMATS) == {"cluener", "cmeee", "spans", "conll", "text"}
+    assert set(FORMATS) == {"cluener", "cmeee", "spans", "conll", "text", "cmeie", "pair"}
 
 
 def test_text_reader_keeps_lines_exactly(tmp_path):
