@@ -383,3 +383,20 @@ def test_collator_speed(tok, examples, terms, strategy, kw):
     ms = 1000 * float(np.median(times))
     print(f"{strategy} {kw}: {ms:.2f} ms per 32x{MAX_LEN} batch")
     assert ms < 30  # a training step on any backbone takes far longer; typical figure is a few ms
+
+
+def test_whole_entity_masking_after_replacement_truncates_the_row(tok, examples, terms):
+    """Replacing mentions by longer terms pushes a row past max_length; a mention chosen for
+    whole masking that the truncation cut off must be dropped, not indexed (this crashed in the
+    second epoch of a 3000-step pretraining run)."""
+    from lingshu.pretrain.mlm import pack_examples
+
+    full = pack_examples(examples, MAX_LEN)  # rows at max_length, so any growth truncates
+    c = EntityAwareWWMCollator(tok, lexicon_terms=terms, replace_prob=0.5, entity_mask_prob=0.5, seed=3,
+                               max_length=MAX_LEN)
+    seen = 0
+    for b in batches(full):
+        out = c(b)
+        assert out["input_ids"].shape[1] <= MAX_LEN
+        seen += 1
+    assert seen and c.stats["replaced"] > 100 and c.stats["masked_whole"] > 100

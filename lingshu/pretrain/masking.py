@@ -381,7 +381,10 @@ class EntityAwareWWMCollator:
         keys = rng.exponential(size=W) / weights
         keys[counts == 0] = np.inf  # ids without tokens (gaps, deleted words) go last
         if forced is not None:
-            fw = [np.asarray(f, dtype=np.int64) + b for f, b in zip(forced, base) if f]
+            # a forced (whole-entity) word can lie past the row's last kept token after
+            # truncation: keep only the word ids the row still has
+            fw = [f[(f >= 0) & (f < n)] + b for f, n, b in
+                  ((np.asarray(f, dtype=np.int64), n, b) for f, n, b in zip(forced, n_words, base) if f)]
             if fw:
                 fw = np.concatenate(fw)
                 keys[fw[counts[fw] > 0]] = -np.inf
