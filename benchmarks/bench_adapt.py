@@ -36,11 +36,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-ARMS = {
+ARMS = {  # arm: (name, overrides, segment with the lexicon)
     "a": ("entity-wwm", ["masking.strategy=entity-wwm", "masking.entity_weight=3.0",
-                         "masking.entity_mask_prob=0.1", "masking.replace_prob=0.05", "masking.delete_prob=0.0"]),
-    "b": ("wwm", ["masking.strategy=wwm"]),
-    "c": ("char", ["masking.strategy=char"]),
+                         "masking.entity_mask_prob=0.1", "masking.replace_prob=0.05", "masking.delete_prob=0.0"], True),
+    "b": ("wwm", ["masking.strategy=wwm"], False),
+    "c": ("char", ["masking.strategy=char"], False),
+    # ablations of (a): which part of entity-aware masking costs or helps
+    "e": ("entity-wwm-weight-only", ["masking.strategy=entity-wwm", "masking.entity_weight=3.0",
+                                     "masking.entity_mask_prob=0.0", "masking.replace_prob=0.0"], True),
+    "f": ("lexicon-wwm", ["masking.strategy=wwm"], True),  # lexicon terms kept whole, no extra weight
 }
 
 
@@ -76,7 +80,7 @@ def main() -> int:
     ap.add_argument("--finetune-steps", type=int, default=600)
     ap.add_argument("--batch-size", type=int, default=64, help="MLM batch size (sequences of 128 tokens)")
     ap.add_argument("--max-lines", type=int, default=0, help="use only the first N corpus sentences (smoke runs)")
-    ap.add_argument("--arms", default="a,b,c,d")
+    ap.add_argument("--arms", default="a,b,c,d", help="a,b,c,d (the experiment); e,f: ablations of (a)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--extra", nargs="*", default=[], help="overrides added to every adapt and train command")
     ap.add_argument("--jobs", type=int, default=1,
@@ -117,9 +121,9 @@ def main() -> int:
     result["jobs"] = a.jobs
 
     def pretrain(arm: str) -> None:
-        name, overrides = ARMS[arm]
+        name, overrides, uses_lexicon = ARMS[arm]
         out = work / f"mlm-{name}"
-        lex = [f"masking.lexicon={lexicon}"] if name == "entity-wwm" else []  # (b), (c): no lexicon
+        lex = [f"masking.lexicon={lexicon}"] if uses_lexicon else []  # (b), (c): plain jieba, no lexicon
         cmd = lingshu("adapt", *common, f"data.train={corpus}", *lex, *overrides,
                       f"trainer.max_steps={a.pretrain_steps}", f"trainer.batch_size={a.batch_size}",
                       f"trainer.eval_every={max(a.pretrain_steps // 5, 1)}", "trainer.progress=false",
