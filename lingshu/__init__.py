@@ -7,20 +7,23 @@ Chinese medical text.
     >>> [(e.text, e.type, e.start, e.end) for e in doc.ents]
 """
 
-from lingshu.schema import Document, Entity, LabelSet
+from lingshu.schema import Document, Entity, LabelSet, Relation
 
 __version__ = "0.1.0"
-__all__ = ["load", "Document", "Entity", "LabelSet", "__version__"]
+__all__ = ["load", "Document", "Entity", "Relation", "LabelSet", "__version__"]
 
 
 def load(path: str, device: str | None = None, batch_size: int = 64):
-    """Load a trained lingshu model directory as a callable: `nlp(text) -> Document`.
+    """Load a trained lingshu model directory as a callable.
+
+    NER: `nlp(text) -> Document` (entities); RE: `nlp(text) -> Document` (relations, plus the
+    mentions as entities); pair: `nlp(text1, text2) -> Document` (label, label_scores).
 
     Args:
         path: a directory written by `lingshu train` (config.json, model.safetensors, tokenizer).
         device: "cpu", "cuda", "cuda:1", …; default: CUDA when available.
         batch_size: windows per forward pass when given many texts.
     """
-    from lingshu.inference.pipeline import NerPipeline
+    from lingshu.inference.pipeline import load_pipeline
 
-    return NerPipeline.from_pretrained(path, device=device, batch_size=batch_size)
+    return load_pipeline(path, device=device, batch_size=batch_size)

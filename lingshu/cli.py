@@ -2,6 +2,8 @@
 
     lingshu quickstart                         # demo data -> tiny model -> evaluate -> predict
     lingshu train task=ner-crf model=tiny-bert data=cluener trainer.epochs=1 output_dir=runs/x
+    lingshu train task=re model=tiny-modernbert data=cmeie output_dir=runs/cmeie      # SPO triples
+    lingshu train task=pair model=tiny-bert data=kuake-qqr output_dir=runs/qqr        # sentence pairs
     lingshu evaluate runs/x ../shared/data/cluener/dev.json -o report.json
     lingshu predict runs/x input.txt -o predictions.jsonl
     lingshu data validate FILE | lingshu data stats FILE
@@ -27,8 +29,9 @@ Fine-tune an encoder. Configuration is Hydra's: pick a config per group and over
 groups (lingshu/conf/):
   model=   tiny-bert | tiny-modernbert | bert-base-chinese | chinese-bert-wwm-ext |
            chinese-roberta-wwm-ext | pretrained   (model.name_or_path=HUB_NAME_OR_DIR)
-  task=    ner-softmax | ner-crf | ner-globalpointer
-  data=    none | cluener | cmeee | demo          (data.train= data.dev= data.format=)
+  task=    ner-softmax | ner-crf | ner-globalpointer | re (SPO triples) | pair (sentence pairs)
+  data=    none | cluener | cmeee | cmeie | kuake-qqr | demo
+           (data.train= data.dev= data.format= data.schema=SPO_SCHEMA data.max_seq_length=)
   trainer= default   (trainer.epochs= max_steps= batch_size= learning_rate= seed= bf16= …)
 
 examples:
@@ -139,21 +142,35 @@ def _flat(d, prefix=""):
             yield key, v
 
 
+def _task(nlp) -> str:
+    return nlp.model.config.lingshu.get("task", "ner")
+
+
 def cmd_evaluate(a) -> int:
     import lingshu
     from lingshu.data import read_documents
-    from lingshu.training.metrics import format_table, seqeval_report, span_metrics
+    from lingshu.training.metrics import format_report, seqeval_report, task_metrics
 
     nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size)
-    res = read_documents(a.data, format=a.format, labels=set(nlp.labels) if a.strict_labels else None)
+    task = _task(nlp)
+    if task == "pair":  # a label outside the model's labels (KUAKE-QQR dev has "NA") is reported and skipped
+        allowed = set(nlp.labels)
+    elif task == "re":
+        allowed = {p[1] for p in nlp.patterns} if a.strict_labels else None
+    else:
+        allowed = set(nlp.labels) if a.strict_labels else None
+    res = read_documents(a.data, format=a.format, labels=allowed)
     print(res.report.summary().splitlines()[0], file=sys.stderr)
+    if res.report.records_skipped:
+        print(res.report.summary(), file=sys.stderr)
     gold = res.documents
     pred = nlp.predict(gold, progress=True)
-    report = span_metrics(gold, pred)
-    report.update({"model": a.model, "data": a.data, "decoder": nlp.model.config.lingshu["decoder"]})
+    report = task_metrics(task, gold, pred)
+    report.update({"model": a.model, "data": a.data, "task": task, "decoder": nlp.model.config.lingshu["decoder"],
+                   "records_skipped": res.report.records_skipped})
     print(f"\n{a.data}: {report['scheme']}\n")
-    print(format_table(report))
-    if report["decoder"] != "globalpointer":
+    print(format_report(report, task))
+    if task == "ner" and report["decoder"] != "globalpointer":
         rep = seqeval_report(gold, pred, nlp.tokenizer)
         report["seqeval"] = {"scheme": "IOBES, strict mode (seqeval)", "report": rep}
         print("\nseqeval classification report (scheme IOBES, strict):\n" + rep)
@@ -173,11 +190,18 @@ def cmd_predict(a) -> int:
     fmt = a.format or detect_format(a.input)
     res = read_documents(a.input, format=fmt)
     print(res.report.summary().splitlines()[0], file=sys.stderr)
+    task = _task(nlp)
     pred = nlp.predict(res.documents, progress=True)
-    out_fmt = a.output_format or ("spans" if fmt == "text" else fmt)
+    text_layout = {"ner": "spans", "re": "cmeie", "pair": "pair"}[task]
+    out_fmt = a.output_format or (text_layout if fmt == "text" or task == "re" else fmt)
     write_documents(pred, a.output, out_fmt)
-    n = sum(len(d.entities) for d in pred)
-    print(f"wrote {len(pred)} documents, {n} entities to {a.output} ({out_fmt} layout)")
+    if task == "re":
+        what = f"{sum(len(d.relations) for d in pred)} triples"
+    elif task == "pair":
+        what = "labels"
+    else:
+        what = f"{sum(len(d.entities) for d in pred)} entities"
+    print(f"wrote {len(pred)} documents, {what} to {a.output} ({out_fmt} layout)")
     return 0
 
 
@@ -241,32 +265,40 @@ def build_parser() -> argparse.ArgumentParser:
     def model_opts(sp):
         sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda when available)")
         sp.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default: %(default)s)")
-        sp.add_argument("--format", default=None, help="input layout: cluener, cmeee, spans, conll, text (default: detected)")
+        sp.add_argument("--format", default=None,
+                        help="input layout: cluener, cmeee, spans, conll, text, cmeie, pair (default: detected)")
 
-    e = sub.add_parser("evaluate", help="strict span P/R/F1 of a model on annotated data, per type")
+    e = sub.add_parser("evaluate", help="a model's strict scores on annotated data: NER span P/R/F1 per type, "
+                                        "RE triple P/R/F1 per predicate, pair accuracy and macro-F1 per label")
     e.add_argument("model", help="model directory written by `lingshu train`")
-    e.add_argument("data", help="annotated file (CLUENER, CMeEE, spans JSON lines or CoNLL)")
+    e.add_argument("data", help="annotated file (CLUENER, CMeEE, spans, CoNLL; CMeIE; KUAKE-QQR or text1/text2)")
     e.add_argument("-o", "--output", help="write the JSON report here")
-    e.add_argument("--strict-labels", action="store_true", help="skip records with types the model does not know")
+    e.add_argument("--strict-labels", action="store_true",
+                   help="skip records with types (RE: predicates) the model does not know")
     model_opts(e)
 
-    pr = sub.add_parser("predict", help="predict entities for a file; output in the input's layout")
+    pr = sub.add_parser("predict", help="predict entities, SPO triples or pair labels for a file")
     pr.add_argument("model", help="model directory written by `lingshu train`")
-    pr.add_argument("input", help="text file (one text a line) or a CLUENER/CMeEE/spans/CoNLL file")
+    pr.add_argument("input", help="text file (one text a line) or an annotated file in any layout lingshu reads")
     pr.add_argument("-o", "--output", required=True, help="output file")
-    pr.add_argument("--output-format", default=None, help="layout of the output (default: the input's; spans for text)")
+    pr.add_argument("--output-format", default=None,
+                    help="layout of the output (default: the input's; for text input spans (NER) or cmeie (RE); "
+                         "RE always writes cmeie, the CBLUE submission layout)")
     model_opts(pr)
 
     d = sub.add_parser("data", help="check and describe data files")
     dsub = d.add_subparsers(dest="data_cmd", metavar="SUBCOMMAND", required=True)
     v = dsub.add_parser("validate", help="report bad records with file, line and field")
     v.add_argument("file")
-    v.add_argument("--format", default=None, help="cluener, cmeee, spans, conll, text (default: detected)")
+    formats = "cluener, cmeee, spans, conll, text, cmeie, pair (default: detected)"
+    v.add_argument("--format", default=None, help=formats)
     v.add_argument("--strict", action="store_true", help="fail on the first problem")
-    v.add_argument("--labels", default=None, help="comma-separated entity types; any other type is an error")
-    s = dsub.add_parser("stats", help="records, lengths, entities per type, nested/overlapping counts")
+    v.add_argument("--labels", default=None, help="comma-separated allowed labels (entity types; cmeie: predicates; "
+                                                  "pair: class labels); any other is an error")
+    s = dsub.add_parser("stats", help="records, lengths, entities per type, nested/overlapping counts; "
+                                      "relations per predicate; label distribution")
     s.add_argument("file")
-    s.add_argument("--format", default=None, help="cluener, cmeee, spans, conll, text (default: detected)")
+    s.add_argument("--format", default=None, help=formats)
     return p
 
 

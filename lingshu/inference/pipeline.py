@@ -1,7 +1,11 @@
-"""`NerPipeline`: a trained model directory -> `nlp(text) -> Document`.
+"""Pipelines: a trained model directory -> a callable.
 
-Texts of any length: windows are predicted in length-sorted batches (little padding) and merged
-back per text (lingshu.text.align.merge_window_spans).
+- `NerPipeline`:  `nlp(text) -> Document` with entities;
+- `RePipeline`:   `nlp(text) -> Document` with relations (and the mentions found);
+- `PairPipeline`: `nlp(text1, text2) -> Document` with `label` and `label_scores`.
+
+`load_pipeline(dir)` picks the one the model's task needs. Texts of any length: windows are
+predicted in length-sorted batches (little padding) and merged back per text.
 """
 
 from __future__ import annotations
@@ -43,14 +47,9 @@ class NerPipeline:
         self.nested = spec["decoder"] == "globalpointer"
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | None = None, batch_size: int = 64) -> "NerPipeline":
-        from transformers.utils import logging as hf_logging
-
-        from lingshu.modeling.backbone import load_tokenizer
-        from lingshu.modeling.model import load_model
-
-        hf_logging.disable_progress_bar()  # "Loading weights" bars on every load are noise here
-        return cls(load_model(str(path)), load_tokenizer(str(path)), device, batch_size)
+    def from_pretrained(cls, path: str | Path, device: str | None = None, batch_size: int = 64):
+        """The pipeline for the directory's task (NER, RE or pair), whichever class it is called on."""
+        return load_pipeline(path, device, batch_size)
 
     @property
     def labels(self) -> list[str]:
@@ -80,20 +79,145 @@ class NerPipeline:
             from tqdm.auto import tqdm
 
             it = tqdm(batches, desc="predict", unit="batch")
+        for idx, batch in self._run(feats, it):
+            decoded = self.model.decode(batch["out"].logits.float(), batch["unit_mask"])
+            for i, spans in zip(idx, decoded):
+                window_spans[i] = spans
+        return self.featurizer.to_documents(docs, encs, wins, window_spans, self.nested)
+
+    def _run(self, feats, batches, method=None):
+        """Yield (indices, batch with the model's output under "out") in eval mode, bf16 on CUDA."""
         was_training = self.model.training
         self.model.eval()
         use_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
-        for idx in it:
-            batch = self.featurizer.collate([feats[i] for i in idx])
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                # the class's forward, not the instance's: during training accelerate replaces
-                # `model.forward` with an autocast wrapper, and dev scores must be computed the
-                # way `lingshu evaluate` computes them later
-                out = type(self.model).forward(self.model, **batch)
-            decoded = self.model.decode(out.logits.float(), batch["unit_mask"])
-            for i, spans in zip(idx, decoded):
-                window_spans[i] = spans
-        if was_training:
-            self.model.train()
-        return self.featurizer.to_documents(docs, encs, wins, window_spans, self.nested)
+        # the class's forward, not the instance's: during training accelerate replaces
+        # `model.forward` with an autocast wrapper, and dev scores must be computed the way
+        # `lingshu evaluate` computes them later
+        fn = method or type(self.model).forward
+        try:
+            for idx in batches:
+                batch = self.featurizer.collate([feats[i] for i in idx])
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    batch["out"] = fn(self.model, **batch)
+                yield idx, batch
+        finally:
+            if was_training:
+                self.model.train()
+
+
+class RePipeline(NerPipeline):
+    """Joint entity + relation extraction: `nlp(text) -> Document` with `relations`.
+
+    Example:
+        >>> nlp = lingshu.load("runs/cmeie")
+        >>> doc = nlp("糖尿病患者常出现多饮、多尿。")
+        >>> [r.key for r in doc.relations]       # (subject, predicate, object) strings
+    """
+
+    def __init__(self, model, tokenizer, device: str | None = None, batch_size: int = 64):
+        from lingshu.text.re_features import ReFeaturizer
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = pick_device(device)
+        self.model.to(self.device).eval()
+        spec = model.config.lingshu
+        self.featurizer = ReFeaturizer(tokenizer, spec["labels"], spec["patterns"], spec.get("max_seq_length", 256),
+                                       spec.get("stride", 64),
+                                       padding_free=model.config._attn_implementation == "flash_attention_2")
+        self.batch_size = batch_size
+
+    @property
+    def patterns(self) -> list[tuple[str, str, str]]:
+        return [tuple(p) for p in self.model.config.lingshu["patterns"]]
+
+    @torch.no_grad()
+    def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
+        """Predict mentions and triples (gold annotations, if any, are ignored)."""
+        if not docs:
+            return []
+        feats, encs, wins, _ = self.featurizer.features(docs, with_labels=False)
+        order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
+        results: list = [None] * len(feats)
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        it: Iterable = batches
+        if progress:
+            from tqdm.auto import tqdm
+
+            it = tqdm(batches, desc="predict", unit="batch")
+        for idx, batch in self._run(feats, it, type(self.model).extract_relations):
+            for i, r in zip(idx, batch["out"]):
+                results[i] = r
+        return self.featurizer.to_re_documents(docs, encs, wins, results)
+
+
+class PairPipeline(NerPipeline):
+    """Sentence-pair classification: `nlp(text1, text2) -> Document` with `label`, `label_scores`.
+
+    Example:
+        >>> nlp = lingshu.load("runs/qqr")
+        >>> d = nlp("糖尿病吃什么", "糖尿病的饮食")
+        >>> d.label, d.label_scores
+    """
+
+    def __init__(self, model, tokenizer, device: str | None = None, batch_size: int = 64):
+        from lingshu.text.pair_features import PairFeaturizer
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = pick_device(device)
+        self.model.to(self.device).eval()
+        spec = model.config.lingshu
+        self.featurizer = PairFeaturizer(tokenizer, spec["labels"], spec.get("max_seq_length", 128),
+                                         token_type_ids=bool(spec.get("token_type_ids", True)))
+        self.batch_size = batch_size
+
+    def __call__(self, text, text_pair=None):
+        if isinstance(text, str):
+            if text_pair is None:
+                raise TypeError("a pair model takes two texts: nlp(text1, text2)")
+            return self.predict([Document(text, text_pair=text_pair)])[0]
+        return self.predict([Document(a, text_pair=b) for a, b in text])
+
+    @torch.no_grad()
+    def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
+        if not docs:
+            return []
+        feats, _ = self.featurizer.features(docs, with_labels=False)
+        order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        it: Iterable = batches
+        if progress:
+            from tqdm.auto import tqdm
+
+            it = tqdm(batches, desc="predict", unit="batch")
+        labels = self.labels
+        out: list = [None] * len(docs)
+        for idx, batch in self._run(feats, it):
+            probs = torch.softmax(batch["out"].logits.float(), -1).cpu()
+            for i, p in zip(idx, probs):
+                d = docs[i]
+                scores = {t: round(float(x), 4) for t, x in zip(labels, p)}
+                out[i] = Document(d.text, id=d.id, meta=d.meta, source=d.source, text_pair=d.text_pair,
+                                  label=labels[int(p.argmax())], label_scores=scores)
+        return out
+
+
+PIPELINES = {"ner": NerPipeline, "re": RePipeline, "pair": PairPipeline}
+
+
+def pipeline_for(model, tokenizer, device: str | None = None, batch_size: int = 64):
+    """The pipeline class the model's task needs, around an in-memory model."""
+    return PIPELINES[model.config.lingshu.get("task", "ner")](model, tokenizer, device, batch_size)
+
+
+def load_pipeline(path: str | Path, device: str | None = None, batch_size: int = 64):
+    """A trained lingshu model directory -> its task's pipeline."""
+    from transformers.utils import logging as hf_logging
+
+    from lingshu.modeling.backbone import load_tokenizer
+    from lingshu.modeling.model import load_model
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars on every load are noise here
+    return pipeline_for(load_model(str(path)), load_tokenizer(str(path)), device, batch_size)

@@ -148,7 +148,11 @@ def format_key_report(report: dict[str, list[str]], new_head_keys: list[str], so
         return ", ".join(keys[:n]) + (f", … (+{len(keys) - n})" if len(keys) > n else "")
 
     lines = [f"Loaded encoder weights from {source}"]
+    heads: dict[str, int] = {}
+    for k in new_head_keys:
+        heads[k.split(".")[0]] = heads.get(k.split(".")[0], 0) + 1
     lines.append(f"  new task-head weights (expected, randomly initialised): {len(new_head_keys)}"
+                 + (" in " + ", ".join(f"{h} ({n})" for h, n in heads.items()) if heads else "")
                  + (f": {short(new_head_keys)}" if new_head_keys else ""))
     lines.append(f"  pretraining weights not used (expected: MLM/pooler heads): {len(report['unused_expected'])}"
                  + (f": {short(report['unused_expected'])}" if report["unused_expected"] else ""))

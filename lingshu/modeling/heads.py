@@ -61,6 +61,18 @@ class TagHead(nn.Module):
         return out
 
 
+def multilabel_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Multi-label categorical cross-entropy per row: every positive class above 0, every
+    negative below 0, in one softmax-like term each (so thousands of negatives do not drown a
+    few positives, unlike independent sigmoids). (N, K) logits and bool targets -> (N,) losses.
+    """
+    logits = logits.float()
+    pos = torch.where(target, -logits, torch.full_like(logits, NEG))
+    neg = torch.where(target, torch.full_like(logits, NEG), logits)
+    zero = torch.zeros_like(logits[:, :1])
+    return torch.logsumexp(torch.cat([pos, zero], 1), 1) + torch.logsumexp(torch.cat([neg, zero], 1), 1)
+
+
 def rotary(x: torch.Tensor) -> torch.Tensor:
     """Apply rotary position embeddings over dim 1 of (batch, length, dim)."""
     _, length, dim = x.shape
@@ -104,13 +116,7 @@ class GlobalPointer(nn.Module):
         bi, ei = (spans[..., 0] >= 0).nonzero(as_tuple=True)
         s = spans[bi, ei]
         target[bi, s[:, 2], s[:, 0], s[:, 1]] = True
-        flat = logits.reshape(b * t, n * n)
-        tgt = target.reshape(b * t, n * n)
-        pos = torch.where(tgt, -flat, torch.full_like(flat, NEG))
-        neg = torch.where(tgt, torch.full_like(flat, NEG), flat)
-        zero = torch.zeros_like(flat[:, :1])
-        loss = torch.logsumexp(torch.cat([pos, zero], 1), 1) + torch.logsumexp(torch.cat([neg, zero], 1), 1)
-        return loss.mean()
+        return multilabel_ce(logits.reshape(b * t, n * n), target.reshape(b * t, n * n)).mean()
 
     @staticmethod
     @torch.no_grad()

@@ -1,8 +1,14 @@
-"""`LingshuModel`: any HF encoder + a task head, saved and loaded the save_pretrained way.
+"""`LingshuModel`: any HF encoder + task heads, saved and loaded the save_pretrained way.
 
 The encoder's own config.json is the model's config; the task lives in one extra field,
 `config.lingshu` = {"task", "decoder", "labels", "max_seq_length", "stride", …}, so
 `AutoConfig.from_pretrained(dir)` still reads it and `lingshu.load(dir)` needs nothing else.
+
+Tasks (`config.lingshu["task"]`):
+- ``ner``: one head, ``head`` (softmax / CRF over BIOS tags, or GlobalPointer spans);
+- ``re``: ``span_classifier``, ``entity_type_classifier``, ``spo_pattern_classifier`` (see
+  lingshu.modeling.re_heads); the SPO schema is stored as ``config.lingshu["patterns"]``;
+- ``pair``: ``classifier`` over the first token ([CLS] q1 [SEP] q2 [SEP]).
 """
 
 from __future__ import annotations
@@ -14,10 +20,18 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from lingshu.modeling.heads import GlobalPointer, TagHead
+from lingshu.modeling.heads import GlobalPointer, TagHead, multilabel_ce
+from lingshu.modeling.re_heads import (
+    EntityTypeClassifier,
+    SpoPatternClassifier,
+    decode_triples,
+    pair_tensors,
+    span_vectors,
+)
 from lingshu.schema import bios_tags
 
 DECODERS = ("softmax", "crf", "globalpointer")
+TASKS = ("ner", "re", "pair")
 
 
 @dataclass
@@ -27,10 +41,10 @@ class LingshuOutput(ModelOutput):
 
 
 class LingshuModel(PreTrainedModel):
-    """An encoder with a NER head (softmax / CRF over BIOS tags, or GlobalPointer spans).
+    """An encoder with the heads of one task (module docstring).
 
-    Heads read one vector per unit (character), gathered from the encoder's tokens by
-    `unit_index`; see lingshu.text.align.
+    Token-level heads (NER, RE) read one vector per unit (character), gathered from the
+    encoder's tokens by `unit_index`; see lingshu.text.align.
     """
 
     config_class = PretrainedConfig  # any encoder's config; AutoConfig picks the class
@@ -48,10 +62,22 @@ class LingshuModel(PreTrainedModel):
             self.backbone.pooler = None  # token tasks never use it; saves a matmul per step
         hidden = config.hidden_size
         dropout = float(spec.get("dropout", 0.1))
-        self.decoder = spec["decoder"]
-        if self.decoder not in DECODERS:
+        self.task = spec.get("task", "ner")
+        self.decoder = spec.get("decoder")
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; choose one of {TASKS}")
+        if self.task == "re":
+            self.span_classifier = GlobalPointer(hidden, 1, int(spec.get("head_size", 64)), dropout)
+            self.entity_type_classifier = EntityTypeClassifier(hidden, len(spec["labels"]), dropout)
+            self.spo_pattern_classifier = SpoPatternClassifier(hidden, len(spec["patterns"]), dropout)
+            w = spec.get("pattern_pos_weight") or [1.0] * len(spec["patterns"])
+            self.register_buffer("pattern_pos_weight", torch.tensor(w, dtype=torch.float), persistent=False)
+        elif self.task == "pair":
+            self.classifier_dropout = nn.Dropout(dropout)
+            self.classifier = nn.Linear(hidden, len(spec["labels"]))
+        elif self.decoder not in DECODERS:
             raise ValueError(f"unknown decoder {self.decoder!r}; choose one of {DECODERS}")
-        if self.decoder == "globalpointer":
+        elif self.decoder == "globalpointer":
             self.head = GlobalPointer(hidden, len(spec["labels"]), int(spec.get("head_size", 64)), dropout)
         else:
             self.head = TagHead(hidden, len(bios_tags(spec["labels"])), self.decoder == "crf", dropout)
@@ -77,9 +103,14 @@ class LingshuModel(PreTrainedModel):
         idx = unit_index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
         return torch.gather(hidden, 1, idx)
 
-    def forward(self, input_ids, unit_index, unit_mask, attention_mask=None, labels=None, spans=None,
-                position_ids=None, seq_lens=None, **_):
+    def forward(self, input_ids, unit_index=None, unit_mask=None, attention_mask=None, labels=None, spans=None,
+                position_ids=None, seq_lens=None, token_type_ids=None, mentions=None, mention_types=None,
+                pairs=None, pair_labels=None, **_):
+        if self.task == "pair":
+            return self._pair_forward(input_ids, attention_mask, token_type_ids, labels)
         units = self.units(input_ids, attention_mask, unit_index, position_ids, seq_lens)
+        if self.task == "re":
+            return self._re_forward(units, unit_mask.bool(), spans, mentions, mention_types, pairs, pair_labels)
         mask = unit_mask.bool()
         if self.decoder == "globalpointer":
             logits = self.head(units, mask)
@@ -88,6 +119,91 @@ class LingshuModel(PreTrainedModel):
             logits = self.head(units)
             loss = self.head.loss(logits, labels, mask) if labels is not None else None
         return LingshuOutput(loss=loss, logits=logits)
+
+    def _pair_forward(self, input_ids, attention_mask, token_type_ids, labels):
+        kw = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kw["token_type_ids"] = token_type_ids
+        first = self.backbone(**kw).last_hidden_state[:, 0]
+        logits = self.classifier(self.classifier_dropout(first)).float()
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return LingshuOutput(loss=loss, logits=logits)
+
+    def _re_forward(self, units, mask, spans, mentions, mention_types, pairs, pair_labels):
+        """Training: all three losses on gold mentions and their pairs (teacher forcing)."""
+        span_logits = self.span_classifier(units, mask)
+        if spans is None:
+            return LingshuOutput(logits=span_logits)
+        spec = self.spec
+        bce = nn.functional.binary_cross_entropy_with_logits
+        loss = float(spec.get("span_loss_weight", 1.0)) * GlobalPointer.loss(span_logits, spans)
+        valid = mentions[..., 0] >= 0
+        if valid.any():
+            vectors = span_vectors(units, mentions)
+            type_logits = self.entity_type_classifier(vectors)
+            loss = loss + float(spec.get("type_loss_weight", 1.0)) * bce(type_logits[valid], mention_types[valid].float())
+            pvalid = pairs[..., 0] >= 0
+            if pvalid.any():
+                subj, obj, dist = pair_tensors(mentions, pairs, vectors)
+                pl, target = self.spo_pattern_classifier(subj, obj, dist)[pvalid], pair_labels[pvalid].bool()
+                if spec.get("pattern_loss", "multilabel-ce") == "bce":
+                    pair_loss = bce(pl, target.float(), pos_weight=self.pattern_pos_weight)
+                else:
+                    # few pairs carry a relation and some predicates are rare: a pair with a
+                    # relation weighs pattern_pos_weight of its (rarest) pattern, others 1
+                    w = torch.where(target, self.pattern_pos_weight, torch.ones_like(pl)).amax(-1)
+                    pair_loss = (multilabel_ce(pl, target) * w).sum() / w.sum()
+                loss = loss + float(spec.get("pattern_loss_weight", 1.0)) * pair_loss
+        return LingshuOutput(loss=loss, logits=span_logits)
+
+    @torch.no_grad()
+    def extract_relations(self, input_ids, unit_index, unit_mask, attention_mask=None, position_ids=None,
+                          seq_lens=None, **_):
+        """Inference for task "re": per window, (mentions, triples).
+
+        mentions: [(start_unit, end_unit, span_score, {types}, best_type, type_probs)];
+        triples: [(subject index, object index, pattern index, probability)], schema-constrained.
+        """
+        spec = self.spec
+        types, patterns = spec["labels"], [tuple(p) for p in spec["patterns"]]
+        units = type(self).units(self, input_ids, attention_mask, unit_index, position_ids, seq_lens)
+        mask = unit_mask.bool()
+        span_logits = self.span_classifier(units, mask)[:, 0].float()
+        thr, cap = float(spec.get("mention_threshold", 0.0)), int(spec.get("max_mentions", 48))
+        found = []
+        for b in range(span_logits.shape[0]):
+            ij = (span_logits[b] > thr).nonzero().tolist()
+            scored = sorted(((float(span_logits[b, i, j]), i, j) for i, j in ij), reverse=True)[:cap]
+            found.append(sorted((i, j, sc) for sc, i, j in scored))
+        m = max(1, max(len(f) for f in found))
+        ment = torch.full((len(found), m, 2), -1, dtype=torch.long, device=units.device)
+        for b, f in enumerate(found):
+            if f:
+                ment[b, : len(f)] = torch.tensor([(i, j) for i, j, _ in f], device=units.device)
+        vectors = span_vectors(units, ment)
+        type_probs = torch.sigmoid(self.entity_type_classifier(vectors))
+        tthr = float(spec.get("type_threshold", 0.5))
+        out = []
+        pair_lists = [[(a, c) for a in range(len(f)) for c in range(len(f)) if a != c] for f in found]
+        p = max(1, max(len(x) for x in pair_lists))
+        pairs = torch.full((len(found), p, 2), -1, dtype=torch.long, device=units.device)
+        for b, pl in enumerate(pair_lists):
+            if pl:
+                pairs[b, : len(pl)] = torch.tensor(pl, device=units.device)
+        subj, obj, dist = pair_tensors(ment, pairs, vectors)
+        probs = torch.sigmoid(self.spo_pattern_classifier(subj, obj, dist)).cpu()
+        type_probs = type_probs.cpu()
+        for b, f in enumerate(found):
+            mlist = []
+            for k, (i, j, sc) in enumerate(f):
+                tp = type_probs[b, k]
+                best = int(tp.argmax())
+                ts = {types[t] for t in (tp >= tthr).nonzero().flatten().tolist()} | {types[best]}
+                mlist.append((i, j, sc, ts, types[best], tp))
+            triples = decode_triples([x[3] for x in mlist], pair_lists[b], probs[b, : len(pair_lists[b])],
+                                     patterns, float(spec.get("pattern_threshold", 0.5)))
+            out.append((mlist, triples))
+        return out
 
     @torch.no_grad()
     def decode(self, logits: torch.Tensor, unit_mask: torch.Tensor):

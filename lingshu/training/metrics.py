@@ -75,3 +75,95 @@ def seqeval_report(gold: list[Document], pred: list[Document], tokenizer) -> str
         yt.append(bios_to_iobes(spans_to_bios(e.n_units, gs)[0]))
         yp.append(bios_to_iobes(spans_to_bios(e.n_units, ps)[0]))
     return classification_report(yt, yp, mode="strict", scheme=IOBES, digits=4, zero_division=0)
+
+
+def re_metrics(gold: list[Document], pred: list[Document]) -> dict:
+    """Strict SPO metrics, as the CMeIE leaderboard counts them, plus diagnostics.
+
+    - ``micro``: exact (subject string, predicate, object string) triples, micro-averaged;
+    - ``micro_typed``: the same, also requiring the subject and object types;
+    - ``per_predicate``: ``micro`` per predicate;
+    - ``mentions``: entity-level F1 of (string, type) mentions: every argument of a gold triple
+      against every mention the model found (a diagnostic of the span and type heads).
+    Triples are sets per text: a triple predicted twice counts once.
+    """
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold documents but {len(pred)} predictions")
+    tp, ng, np_ = Counter(), Counter(), Counter()
+    typed = [0, 0, 0]
+    ment = [0, 0, 0]
+    for g, p in zip(gold, pred):
+        gk, pk = {r.key for r in g.relations}, {r.key for r in p.relations}
+        for k in gk:
+            ng[k[1]] += 1
+        for k in pk:
+            np_[k[1]] += 1
+        for k in gk & pk:
+            tp[k[1]] += 1
+        gt, pt = {r.typed_key for r in g.relations}, {r.typed_key for r in p.relations}
+        typed[0] += len(gt & pt)
+        typed[1] += len(pt)
+        typed[2] += len(gt)
+        gm = {(a.text, a.type) for r in g.relations for a in (r.subject, r.object)}
+        pm = {(e.text, e.type) for e in p.entities} | {(a.text, a.type) for r in p.relations for a in (r.subject, r.object)}
+        ment[0] += len(gm & pm)
+        ment[1] += len(pm)
+        ment[2] += len(gm)
+    preds = sorted(set(ng) | set(np_))
+    return {
+        "scheme": "strict triple match on (subject, predicate, object) strings, micro-averaged",
+        "micro": prf(sum(tp.values()), sum(np_.values()), sum(ng.values())),
+        "micro_typed": prf(*typed),
+        "per_predicate": {t: prf(tp[t], np_[t], ng[t]) for t in preds},
+        "mentions": prf(*ment),
+        "documents": len(gold),
+    }
+
+
+def pair_metrics(gold: list[Document], pred: list[Document]) -> dict:
+    """Accuracy, macro-F1 and per-label P/R/F1 of sentence-pair labels (unlabelled gold skipped)."""
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold documents but {len(pred)} predictions")
+    pairs = [(g.label, p.label) for g, p in zip(gold, pred) if g.label is not None]
+    tp, ng, np_ = Counter(), Counter(), Counter()
+    for g, p in pairs:
+        ng[g] += 1
+        np_[p] += 1
+        tp[g] += g == p
+    labels = sorted(set(ng) | set(np_))
+    per = {t: prf(tp[t], np_[t], ng[t]) for t in labels}
+    n = len(pairs)
+    return {
+        "scheme": "accuracy and macro-F1 over labels (unweighted mean of per-label F1)",
+        "accuracy": sum(tp.values()) / n if n else 0.0,
+        "macro_f1": sum(m["f1"] for m in per.values()) / len(per) if per else 0.0,
+        "per_label": per,
+        "micro": prf(sum(tp.values()), n, n),  # micro P = R = F1 = accuracy, for uniform tables
+        "documents": n,
+        "unlabelled": len(gold) - n,
+    }
+
+
+def format_report(report: dict, task: str) -> str:
+    """The table a person reads for a task's report (NER per type, RE per predicate, pair per label)."""
+    if task == "re":
+        t = format_table(report, "per_predicate", "predicate")
+        m, ty = report["micro_typed"], report["mentions"]
+        return (t + f"\nmicro, types too: P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f}"
+                + f"\nmentions (string, type): P {ty['precision']:.4f} R {ty['recall']:.4f} F1 {ty['f1']:.4f}")
+    if task == "pair":
+        t = format_table(report, "per_label", "label")
+        return t + f"\naccuracy {report['accuracy']:.4f}   macro-F1 {report['macro_f1']:.4f}"
+    return format_table(report)
+
+
+def task_metrics(task: str, gold: list[Document], pred: list[Document]) -> dict:
+    return {"ner": span_metrics, "re": re_metrics, "pair": pair_metrics}[task](gold, pred)
+
+
+MAIN_METRIC = {"ner": "f1", "re": "f1", "pair": "accuracy"}
+
+
+def main_score(task: str, report: dict) -> float:
+    """The number training selects the best checkpoint by."""
+    return report["accuracy"] if task == "pair" else report["micro"]["f1"]

@@ -1,13 +1,17 @@
-"""Fine-tune an encoder for NER with HF Trainer, from a resolved Hydra config.
+"""Fine-tune an encoder with HF Trainer, from a resolved Hydra config: NER, relation (SPO)
+extraction or sentence-pair classification (`task=`).
 
 One device:      lingshu train task=ner-crf model=tiny-bert data=cluener
+                 lingshu train task=re model=tiny-modernbert data=cmeie
+                 lingshu train task=pair model=tiny-bert data=kuake-qqr
 Data parallel:   torchrun --nproc_per_node 2 -m lingshu.cli train ... (gloo on CPU, nccl on GPU)
 
 What happens, in order: read and validate the data; pick labels (from the training data unless
-given); load or build the tokenizer and encoder; attach the head; cut texts into windows; train
-with dynamic padding, length-grouped batches, warmup + linear decay, bf16 autocast where the
-hardware has it; evaluate strict span F1 on dev after each epoch (or every N steps), keep the
-best, stop early; save the model directory, the metrics log, curves and the resolved config.
+given; for RE the SPO schema from data.schema); load or build the tokenizer and encoder; attach
+the task's heads; cut texts into windows; train with dynamic padding, length-grouped batches,
+warmup + linear decay, bf16 autocast where the hardware has it; evaluate on dev with the task's
+strict metric after each epoch (or every N steps), keep the best, stop early; save the model
+directory, the metrics log, curves and the resolved config.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ import logging
 import os
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 
-from lingshu.inference.pipeline import NerPipeline
+from lingshu.inference.pipeline import pipeline_for
 from lingshu.modeling.backbone import (
     build_char_tokenizer,
     format_key_report,
@@ -32,21 +37,23 @@ from lingshu.modeling.backbone import (
     scratch_config,
 )
 from lingshu.modeling.model import LingshuModel
-from lingshu.schema import LabelSet
+from lingshu.schema import Document, LabelSet
 from lingshu.text.features import Featurizer
 from lingshu.training.callbacks import JsonlMetricsLogger, plot_curves
-from lingshu.training.metrics import format_table, span_metrics
+from lingshu.training.metrics import MAIN_METRIC, format_report, task_metrics
 
 log = logging.getLogger("lingshu")
 
 
-class NerTrainer(Trainer):
+class TaskTrainer(Trainer):
     """Trainer whose evaluation decodes dev documents exactly as `lingshu evaluate` does."""
 
-    def __init__(self, *args, dev_docs=None, featurizer=None, head_lr_multiplier: float = 1.0, **kwargs):
+    def __init__(self, *args, dev_docs=None, tokenizer=None, task: str = "ner", head_lr_multiplier: float = 1.0,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.dev_docs = dev_docs
-        self.featurizer = featurizer
+        self.tok = tokenizer
+        self.task = task
         self.head_lr_multiplier = head_lr_multiplier
         self.last_report = None
         self.reports: dict[int, dict] = {}  # global step -> dev report
@@ -83,17 +90,24 @@ class NerTrainer(Trainer):
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
         t0 = time.perf_counter()
-        pipe = NerPipeline(self.model, self.featurizer.tok, device=str(self.args.device),
-                           batch_size=self.args.per_device_eval_batch_size)
+        pipe = pipeline_for(self.model, self.tok, device=str(self.args.device),
+                            batch_size=self.args.per_device_eval_batch_size)
         preds = pipe.predict(self.dev_docs)
         self.model.train()
-        report = span_metrics(self.dev_docs, preds)
+        report = task_metrics(self.task, self.dev_docs, preds)
         self.last_report = report
         self.reports[self.state.global_step] = report
         self.eval_seconds += time.perf_counter() - t0
         m = report["micro"]
-        metrics = {f"{metric_key_prefix}_f1": m["f1"], f"{metric_key_prefix}_precision": m["precision"],
-                   f"{metric_key_prefix}_recall": m["recall"]}
+        if self.task == "pair":
+            metrics = {f"{metric_key_prefix}_accuracy": report["accuracy"],
+                       f"{metric_key_prefix}_macro_f1": report["macro_f1"]}
+        else:
+            metrics = {f"{metric_key_prefix}_f1": m["f1"], f"{metric_key_prefix}_precision": m["precision"],
+                       f"{metric_key_prefix}_recall": m["recall"]}
+            if self.task == "re":
+                metrics[f"{metric_key_prefix}_f1_typed"] = report["micro_typed"]["f1"]
+                metrics[f"{metric_key_prefix}_mention_f1"] = report["mentions"]["f1"]
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
@@ -129,18 +143,79 @@ def _bf16(setting, device_type: str) -> bool:
     return cpu_has_fast_bf16()
 
 
-def build_model(cfg: DictConfig, labels: list[str], train_texts: list[str], out_dir: Path):
-    """Tokenizer + encoder + head, from a checkpoint or from scratch. Returns (model, tokenizer)."""
+NER_NO_LABELS = "no entity found, so there are no labels to learn"
+
+
+def seq_lengths(cfg: DictConfig) -> tuple[int, int]:
+    """(max_seq_length, stride): data.* when set, else the task's defaults."""
+    ml = cfg.data.get("max_seq_length") or cfg.task.get("max_seq_length") or 128
+    st = cfg.data.get("stride")
+    st = st if st is not None else cfg.task.get("stride", 32)
+    return int(ml), int(st)
+
+
+def task_labels(cfg: DictConfig, train_docs: list[Document]) -> dict:
+    """What the task's heads predict, from the config, the schema file or the training data.
+
+    Returns the `config.lingshu` fields that depend on data: "labels" (entity types, or pair
+    labels) and, for RE, "patterns" and "pattern_pos_weight".
+    """
+    task = cfg.task.task
+    given = list(cfg.task.labels) if cfg.task.get("labels") else None
+    if task == "pair":
+        labels = given or sorted({d.label for d in train_docs if d.label is not None})
+        if len(labels) < 2:
+            raise SystemExit(f"{cfg.data.train}: a pair classifier needs at least 2 labels, found {labels} "
+                             "(records need text1/text2 or query1/query2 and a label)")
+        return {"labels": labels}
+    if task == "re":
+        from lingshu.data.spo_schema import load_spo_schema
+
+        seen = Counter((r.subject.type, r.predicate, r.object.type) for d in train_docs for r in d.relations)
+        if not seen:
+            raise SystemExit(f"{cfg.data.train}: no SPO triple found (expected CMeIE records with spo_list)")
+        schema = cfg.data.get("schema")
+        patterns = load_spo_schema(schema) if schema else sorted(seen)
+        if not schema:
+            log.info("no data.schema: %d SPO patterns taken from the training data", len(patterns))
+        outside = sum(n for p, n in seen.items() if p not in set(patterns))
+        if outside:
+            log.warning("%d training triples have a (subject_type, predicate, object_type) outside the schema; "
+                        "they are not learned", outside)
+        types = given or sorted({t for s, _, o in patterns for t in (s, o)}
+                                | {e.type for d in train_docs for e in d.entities})
+        # positives are few among all mention pairs and some predicates are rare: weight the
+        # positive term of each pattern's loss by positive_weight * (median count / count)^balance
+        counts = [max(seen.get(tuple(p), 0), 1) for p in patterns]
+        med = sorted(counts)[len(counts) // 2]
+        pw, bal = float(cfg.task.get("positive_weight", 1.0)), float(cfg.task.get("class_balance", 0.0))
+        weights = [round(min(pw * (med / c) ** bal, 50.0), 4) for c in counts]
+        return {"labels": types, "patterns": [list(p) for p in patterns], "pattern_pos_weight": weights}
+    labels = given or LabelSet.from_documents(train_docs).labels
+    if not labels:
+        raise SystemExit(f"{cfg.data.train}: {NER_NO_LABELS}")
+    return {"labels": labels}
+
+
+TASK_OPTIONS = ("head_size", "pattern_loss", "dropout", "mention_threshold", "type_threshold", "pattern_threshold", "max_mentions",
+                "span_loss_weight", "type_loss_weight", "pattern_loss_weight")
+
+
+def build_model(cfg: DictConfig, labels, train_texts: list[str], out_dir: Path):
+    """Tokenizer + encoder + heads, from a checkpoint or from scratch. Returns (model, tokenizer).
+
+    `labels`: the entity types (a list), or the dict of `task_labels`.
+    """
     mc = cfg.model
     attn = mc.get("attn_implementation") or None
+    max_len, stride = seq_lengths(cfg)
     spec = {
-        "task": "ner",
+        "task": cfg.task.get("task", "ner"),
         "decoder": cfg.task.decoder,
-        "labels": labels,
-        "max_seq_length": int(cfg.data.max_seq_length),
-        "stride": int(cfg.data.stride),
-        "head_size": int(cfg.task.get("head_size", 64)),
-        "dropout": float(cfg.task.get("dropout", 0.1)),
+        **(labels if isinstance(labels, dict) else {"labels": list(labels)}),
+        "max_seq_length": max_len,
+        "stride": stride,
+        **{k: cfg.task[k] for k in TASK_OPTIONS if cfg.task.get(k) is not None},
     }
     if mc.name_or_path:
         tok = load_tokenizer(mc.tokenizer or mc.name_or_path)
@@ -162,12 +237,37 @@ def build_model(cfg: DictConfig, labels: list[str], train_texts: list[str], out_
         config.lingshu = spec
         model = LingshuModel(config)
         log.info("built %s from scratch: %.1fM parameters", mc.arch, model.num_parameters() / 1e6)
+    if spec["task"] == "pair":  # segment ids only where the encoder has segment embeddings (not ModernBERT)
+        model.config.lingshu = {**spec, "token_type_ids": int(getattr(model.config, "type_vocab_size", 0) or 0) > 1}
     if mc.get("freeze_backbone"):
         for p in model.backbone.parameters():
             p.requires_grad = False
     if mc.get("gradient_checkpointing"):
         model.gradient_checkpointing_enable()
     return model, tok
+
+
+def make_featurizer(model, tok, cfg: DictConfig):
+    """The featurizer of the model's task, with the model's sequence settings."""
+    spec = model.config.lingshu
+    task = spec.get("task", "ner")
+    if task == "pair":
+        from lingshu.text.pair_features import PairFeaturizer
+
+        return PairFeaturizer(tok, spec["labels"], spec["max_seq_length"], bool(spec.get("token_type_ids", True)))
+    pf = cfg.model.get("padding_free", "auto")
+    padding_free = (model.config._attn_implementation == "flash_attention_2") if pf == "auto" else bool(pf)
+    if task == "re":
+        from lingshu.text.re_features import ReFeaturizer
+
+        return ReFeaturizer(tok, spec["labels"], spec["patterns"], spec["max_seq_length"], spec["stride"],
+                            padding_free=padding_free, max_pairs=int(cfg.task.get("max_pairs", 512)),
+                            seed=int(cfg.trainer.seed))
+    return Featurizer(tok, spec["labels"], spec["decoder"], spec["max_seq_length"], spec["stride"],
+                      padding_free=padding_free)
+
+
+NerTrainer = TaskTrainer  # the name before RE and pair tasks
 
 
 def run(cfg: DictConfig, run_dir: str | Path) -> dict:
@@ -178,21 +278,22 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     set_seed(int(tc.seed))
     if not cfg.data.train:
         raise SystemExit("no training data: pass data.train=PATH (or data=cluener / data=cmeee / data=demo)")
+    task = cfg.task.get("task", "ner")
     train_docs = _read(cfg.data.train, cfg.data.format)
-    labels = list(cfg.task.labels) if cfg.task.get("labels") else LabelSet.from_documents(train_docs).labels
-    if not labels:
-        raise SystemExit(f"{cfg.data.train}: no entity found, so there are no labels to learn")
-    dev_docs = _read(cfg.data.dev, cfg.data.format, labels=set(labels)) if cfg.data.dev else None
+    known = task_labels(cfg, train_docs)
+    labels = known["labels"]
+    # what the dev reader checks: entity types (NER), predicates (RE), class labels (pair)
+    dev_allowed = {p[1] for p in known["patterns"]} if task == "re" else set(labels)
+    dev_docs = _read(cfg.data.dev, cfg.data.format, labels=dev_allowed) if cfg.data.dev else None
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
 
-    model, tok = build_model(cfg, labels, [d.text for d in train_docs], run_dir)
-    pf = cfg.model.get("padding_free", "auto")
-    padding_free = (model.config._attn_implementation == "flash_attention_2") if pf == "auto" else bool(pf)
-    featurizer = Featurizer(tok, labels, cfg.task.decoder, int(cfg.data.max_seq_length), int(cfg.data.stride),
-                            padding_free=padding_free)
-    if padding_free:
+    texts = [t for d in train_docs for t in (d.text, d.text_pair) if t]
+    model, tok = build_model(cfg, known, texts, run_dir)
+    featurizer = make_featurizer(model, tok, cfg)
+    if getattr(featurizer, "padding_free", False):
         log.info("padding-free batches: windows packed into one row (%s)", model.config._attn_implementation)
-    train_feats, _, _, stats = featurizer.features(train_docs)
+    out = featurizer.features(train_docs)
+    train_feats, stats = out[0], out[-1]  # NER/RE also return encodings and windows
     log.info("train: %s", stats.summary())
 
     lr = tc.learning_rate if tc.learning_rate is not None else cfg.model.learning_rate
@@ -222,7 +323,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         logging_steps=int(tc.logging_steps),
         logging_first_step=True,
         load_best_model_at_end=bool(dev_docs),
-        metric_for_best_model="f1" if dev_docs else None,
+        metric_for_best_model=MAIN_METRIC[task] if dev_docs else None,
         greater_is_better=True,
         save_total_limit=2,
         train_sampling_strategy="group_by_length" if tc.group_by_length else "random",
@@ -240,10 +341,10 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         callbacks.append(EarlyStoppingCallback(int(tc.early_stopping_patience)))
     if local_rank == 0 and (run_dir / "metrics.jsonl").exists() and not tc.resume:
         (run_dir / "metrics.jsonl").unlink()
-    trainer = NerTrainer(
+    trainer = TaskTrainer(
         model=model, args=args, train_dataset=train_feats, data_collator=featurizer.collate,
         eval_dataset=dev_docs or None,  # only for Trainer's checks: evaluate() decodes dev_docs itself
-        dev_docs=dev_docs, featurizer=featurizer, callbacks=callbacks,
+        dev_docs=dev_docs, tokenizer=tok, task=task, callbacks=callbacks,
         head_lr_multiplier=float(tc.head_lr_multiplier),
     )
     resume = tc.resume
@@ -276,16 +377,19 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
                        "world_size": trainer.args.world_size,
                        "samples_seen": trainer.state.global_step * trainer.args.world_size
                        * args.per_device_train_batch_size * args.gradient_accumulation_steps,
+                       "peak_gpu_memory_mib": torch.cuda.max_memory_allocated() / 2**20
+                       if device_type == "cuda" else None,
                        "train_windows": len(train_feats),
                        "train_tokens_one_pass": sum(len(f["input_ids"]) for f in train_feats)}
         (run_dir / "train_summary.json").write_text(json.dumps({**train_stats, "dev": report}, indent=2,
                                                                ensure_ascii=False), encoding="utf-8")
         OmegaConf.save(cfg, run_dir / "lingshu_config.yaml", resolve=True)
-        plots = plot_curves(trainer.state.log_history, run_dir)
+        plots = plot_curves(trainer.state.log_history, run_dir, **(
+            {"metric": "eval_accuracy", "name": "dev_accuracy.png", "ylabel": "dev accuracy"} if task == "pair" else {}))
         if not tc.keep_checkpoints:
             for ck in run_dir.glob("checkpoint-*"):
                 shutil.rmtree(ck, ignore_errors=True)
         if report:
-            print("\nDev set, " + report["scheme"] + ":\n" + format_table(report))
+            print("\nDev set, " + report["scheme"] + ":\n" + format_report(report, task))
         print(f"\nSaved model to {run_dir}" + (f" (curves: {', '.join(p.name for p in plots)})" if plots else ""))
     return report

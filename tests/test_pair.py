@@ -1,0 +1,97 @@
+"""Sentence-pair classification (KUAKE-QQR): training, the NA record, evaluate/predict, loading."""
+
+import json
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def qqr(shared, tmp_path_factory):
+    """600 train / 120 dev records of KUAKE-QQR; the dev slice includes the record labelled "NA"."""
+    tmp = tmp_path_factory.mktemp("qqr")
+    train = json.loads((shared / "kuake-qqr" / "KUAKE-QQR_train.json").read_text(encoding="utf-8"))[:600]
+    dev = json.loads((shared / "kuake-qqr" / "KUAKE-QQR_dev.json").read_text(encoding="utf-8"))[:120]
+    assert any(r["label"] == "NA" for r in dev)
+    (tmp / "train.json").write_text(json.dumps(train, ensure_ascii=False), encoding="utf-8")
+    (tmp / "dev.json").write_text(json.dumps(dev, ensure_ascii=False), encoding="utf-8")
+    return tmp / "train.json", tmp / "dev.json", dev
+
+
+@pytest.fixture(scope="module")
+def pair_run(qqr, tmp_path_factory):
+    from lingshu.config import compose
+    from lingshu.training.train import run
+
+    train, dev, _ = qqr
+    out = tmp_path_factory.mktemp("pair") / "run"
+    cfg = compose(["task=pair", "model=tiny-bert", f"data.train={train}", f"data.dev={dev}",
+                   "trainer.max_steps=40", "trainer.batch_size=32", "trainer.learning_rate=1e-3",
+                   "trainer.progress=false", "trainer.eval_every=1000", "trainer.logging_steps=5",
+                   "model.config.num_hidden_layers=2"])
+    return out, run(cfg, out)
+
+
+def test_pair_training_lowers_the_loss(pair_run):
+    out, report = pair_run
+    losses = [json.loads(x)["loss"] for x in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
+    assert len(losses) >= 5
+    assert sum(losses[-3:]) / 3 < 0.9 * losses[0], losses
+    assert set(report) >= {"accuracy", "macro_f1", "per_label"}
+    assert report["documents"] == 119  # the "NA" record was skipped, not scored
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert cfg["lingshu"]["task"] == "pair" and cfg["lingshu"]["labels"] == ["0", "1", "2"]
+    assert cfg["lingshu"]["token_type_ids"] is True  # BERT has segment embeddings
+
+
+def test_pair_evaluate_reports_na_and_matches_training(pair_run, qqr, tmp_path, capsys):
+    from lingshu.cli import main
+
+    out, report = pair_run
+    _, dev, raw = qqr
+    rep = tmp_path / "qqr_report.json"
+    assert main(["evaluate", str(out), str(dev), "-o", str(rep), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    na = next(r for r in raw if r["label"] == "NA")
+    assert na["id"] in err and "NA" in err  # reported with its id
+    r = json.loads(rep.read_text(encoding="utf-8"))
+    assert r["records_skipped"] == 1
+    assert r["accuracy"] == pytest.approx(report["accuracy"])
+    assert set(r["per_label"]) <= {"0", "1", "2"}
+    gold = [x["label"] for x in raw if x["label"] != "NA"]
+    # accuracy really is the share of matching labels: recount from predictions
+    pred = tmp_path / "pred.json"
+    assert main(["predict", str(out), str(dev), "-o", str(pred), "--device", "cpu"]) == 0
+    rows = json.loads(pred.read_text(encoding="utf-8"))
+    assert [x["id"] for x in rows] == [x["id"] for x in raw if x["label"] != "NA"]
+    assert all(set(x) >= {"id", "query1", "query2", "label"} for x in rows)
+    acc = sum(p["label"] == g for p, g in zip(rows, gold)) / len(gold)
+    assert acc == pytest.approx(r["accuracy"])
+
+
+def test_pair_load_returns_label_and_probabilities(pair_run):
+    import lingshu
+
+    out, _ = pair_run
+    nlp = lingshu.load(str(out), device="cpu")
+    d = nlp("糖尿病吃什么", "糖尿病的饮食")
+    assert d.label in {"0", "1", "2"}
+    assert set(d.label_scores) == {"0", "1", "2"}
+    assert sum(d.label_scores.values()) == pytest.approx(1.0, abs=1e-3)
+    assert max(d.label_scores, key=d.label_scores.get) == d.label
+    many = nlp([("头疼怎么办", "头痛如何缓解"), ("感冒", "发烧")])
+    assert len(many) == 2 and all(x.label for x in many)
+    with pytest.raises(TypeError):
+        nlp("only one text")
+
+
+def test_pair_on_modernbert_sends_no_segment_ids(qqr, tmp_path):
+    """ModernBERT has no token_type embeddings: the pair model must not feed segment ids."""
+    from lingshu.config import compose
+    from lingshu.training.train import run
+
+    train, dev, _ = qqr
+    cfg = compose(["task=pair", "model=tiny-modernbert", f"data.train={train}", "trainer.max_steps=3",
+                   "trainer.batch_size=8", "trainer.progress=false", "model.config.num_hidden_layers=1"])
+    run(cfg, tmp_path / "run")
+    spec = json.loads((tmp_path / "run" / "config.json").read_text(encoding="utf-8"))["lingshu"]
+    assert spec["token_type_ids"] is False
