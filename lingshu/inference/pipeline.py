@@ -39,12 +39,14 @@ class NerPipeline:
         self.tokenizer = tokenizer
         self.device = pick_device(device)
         self.model.to(self.device).eval()
-        spec = model.config.lingshu
-        self.featurizer = Featurizer(tokenizer, spec["labels"], spec["decoder"],
-                                     spec.get("max_seq_length", 128), spec.get("stride", 32),
-                                     padding_free=model.config._attn_implementation == "flash_attention_2")
         self.batch_size = batch_size
+        self.featurizer = self.make_featurizer(model.config.lingshu,
+                                               model.config._attn_implementation == "flash_attention_2")
+
+    def make_featurizer(self, spec: dict, padding_free: bool):
         self.nested = spec["decoder"] == "globalpointer"
+        return Featurizer(self.tokenizer, spec["labels"], spec["decoder"], spec.get("max_seq_length", 128),
+                          spec.get("stride", 32), padding_free=padding_free)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | None = None, batch_size: int = 64):
@@ -71,22 +73,22 @@ class NerPipeline:
         if not docs:
             return []
         feats, encs, wins, _ = self.featurizer.features(docs, with_labels=False)
-        order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
         window_spans: list = [None] * len(feats)
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        it: Iterable = batches
-        if progress:
-            from tqdm.auto import tqdm
-
-            it = tqdm(batches, desc="predict", unit="batch")
-        for idx, batch in self._run(feats, it):
+        for idx, batch in self._run(feats, progress):
             decoded = self.model.decode(batch["out"].logits.float(), batch["unit_mask"])
             for i, spans in zip(idx, decoded):
                 window_spans[i] = spans
         return self.featurizer.to_documents(docs, encs, wins, window_spans, self.nested)
 
-    def _run(self, feats, batches, method=None):
-        """Yield (indices, batch with the model's output under "out") in eval mode, bf16 on CUDA."""
+    def _run(self, feats, progress: bool = False, method=None):
+        """Yield (indices, batch with the model's output under "out") over length-sorted batches
+        (little padding), in eval mode, bf16 on CUDA."""
+        order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
+        batches: Iterable = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, desc="predict", unit="batch")
         was_training = self.model.training
         self.model.eval()
         use_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -115,18 +117,11 @@ class RePipeline(NerPipeline):
         >>> [r.key for r in doc.relations]       # (subject, predicate, object) strings
     """
 
-    def __init__(self, model, tokenizer, device: str | None = None, batch_size: int = 64):
+    def make_featurizer(self, spec: dict, padding_free: bool):
         from lingshu.text.re_features import ReFeaturizer
 
-        self.model = model
-        self.tokenizer = tokenizer
-        self.device = pick_device(device)
-        self.model.to(self.device).eval()
-        spec = model.config.lingshu
-        self.featurizer = ReFeaturizer(tokenizer, spec["labels"], spec["patterns"], spec.get("max_seq_length", 256),
-                                       spec.get("stride", 64),
-                                       padding_free=model.config._attn_implementation == "flash_attention_2")
-        self.batch_size = batch_size
+        return ReFeaturizer(self.tokenizer, spec["labels"], spec["patterns"], spec.get("max_seq_length", 256),
+                            spec.get("stride", 64), padding_free=padding_free)
 
     @property
     def patterns(self) -> list[tuple[str, str, str]]:
@@ -138,15 +133,8 @@ class RePipeline(NerPipeline):
         if not docs:
             return []
         feats, encs, wins, _ = self.featurizer.features(docs, with_labels=False)
-        order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
         results: list = [None] * len(feats)
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        it: Iterable = batches
-        if progress:
-            from tqdm.auto import tqdm
-
-            it = tqdm(batches, desc="predict", unit="batch")
-        for idx, batch in self._run(feats, it, type(self.model).extract_relations):
+        for idx, batch in self._run(feats, progress, type(self.model).extract_relations):
             for i, r in zip(idx, batch["out"]):
                 results[i] = r
         return self.featurizer.to_re_documents(docs, encs, wins, results)
@@ -161,17 +149,11 @@ class PairPipeline(NerPipeline):
         >>> d.label, d.label_scores
     """
 
-    def __init__(self, model, tokenizer, device: str | None = None, batch_size: int = 64):
+    def make_featurizer(self, spec: dict, padding_free: bool):
         from lingshu.text.pair_features import PairFeaturizer
 
-        self.model = model
-        self.tokenizer = tokenizer
-        self.device = pick_device(device)
-        self.model.to(self.device).eval()
-        spec = model.config.lingshu
-        self.featurizer = PairFeaturizer(tokenizer, spec["labels"], spec.get("max_seq_length", 128),
-                                         token_type_ids=bool(spec.get("token_type_ids", True)))
-        self.batch_size = batch_size
+        return PairFeaturizer(self.tokenizer, spec["labels"], spec.get("max_seq_length", 128),
+                              token_type_ids=bool(spec.get("token_type_ids", True)))
 
     def __call__(self, text, text_pair=None):
         if isinstance(text, str):
@@ -185,16 +167,9 @@ class PairPipeline(NerPipeline):
         if not docs:
             return []
         feats, _ = self.featurizer.features(docs, with_labels=False)
-        order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        it: Iterable = batches
-        if progress:
-            from tqdm.auto import tqdm
-
-            it = tqdm(batches, desc="predict", unit="batch")
         labels = self.labels
         out: list = [None] * len(docs)
-        for idx, batch in self._run(feats, it):
+        for idx, batch in self._run(feats, progress):
             probs = torch.softmax(batch["out"].logits.float(), -1).cpu()
             for i, p in zip(idx, probs):
                 d = docs[i]
