@@ -185,10 +185,12 @@ def cmd_evaluate(a) -> int:
 def cmd_predict(a) -> int:
     import lingshu
     from lingshu.data import detect_format, read_documents, write_documents
+    from lingshu.data.validate import AnyLabel
 
     nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size)
     fmt = a.format or detect_format(a.input)
-    res = read_documents(a.input, format=fmt)
+    # prediction ignores gold labels: a pair record labelled "NA" is predicted, not skipped
+    res = read_documents(a.input, format=fmt, labels=AnyLabel() if fmt == "pair" else None)
     print(res.report.summary().splitlines()[0], file=sys.stderr)
     task = _task(nlp)
     pred = nlp.predict(res.documents, progress=True)

@@ -62,8 +62,10 @@ def test_pair_evaluate_reports_na_and_matches_training(pair_run, qqr, tmp_path, 
     pred = tmp_path / "pred.json"
     assert main(["predict", str(out), str(dev), "-o", str(pred), "--device", "cpu"]) == 0
     rows = json.loads(pred.read_text(encoding="utf-8"))
-    assert [x["id"] for x in rows] == [x["id"] for x in raw if x["label"] != "NA"]
+    assert [x["id"] for x in rows] == [x["id"] for x in raw]  # predict skips nothing, "NA" included
     assert all(set(x) >= {"id", "query1", "query2", "label"} for x in rows)
+    assert {x["label"] for x in rows} <= {"0", "1", "2"}
+    rows = [p for p, x in zip(rows, raw) if x["label"] != "NA"]
     acc = sum(p["label"] == g for p, g in zip(rows, gold)) / len(gold)
     assert acc == pytest.approx(r["accuracy"])
 

@@ -50,6 +50,14 @@ class RawEntity:
         return self.field + (self.keys[part] if part < 4 else ".score")
 
 
+class AnyLabel(frozenset):
+    """An allowed-label set that allows every label: for prediction input, whose gold labels are
+    ignored (`read_documents(path, labels=AnyLabel())` keeps a KUAKE-QQR record labelled "NA")."""
+
+    def __contains__(self, item) -> bool:
+        return True
+
+
 class Checker:
     """Validates records of one file and fills its `ValidationReport`.
 
@@ -72,7 +80,7 @@ class Checker:
         self.file = file
         self.report = report
         self.strict = strict
-        self.labels = set(labels) if labels is not None else None
+        self.labels = labels if isinstance(labels, AnyLabel) else set(labels) if labels is not None else None
         self.allow_overlap = allow_overlap
         self.line = 0
         self._errors = 0  # errors in the current record
