@@ -4,6 +4,7 @@ Arms (each a `lingshu train` command in its own process, then `lingshu evaluate`
 
     re-modernbert   task=re   model=tiny-modernbert   CMeIE train (2,585 texts) -> dev (500)
     re-bert         task=re   model=tiny-bert         same
+    re-gplinker-*   task=re-gplinker (token-pair heads), either model, same (not in the default arms)
     pair-bert       task=pair model=tiny-bert         KUAKE-QQR train (15,000) -> dev (1,599; "NA" skipped)
 
 All from scratch (random weights, a character vocabulary built from the training texts), so the
@@ -33,13 +34,17 @@ ARMS = {
     "re-modernbert": ("re", "tiny-modernbert", "cmeie"),
     "re-bert": ("re", "tiny-bert", "cmeie"),
     "pair-bert": ("pair", "tiny-bert", "kuake-qqr"),
+    # the GPLinker-style alternative (task=re-gplinker), same budget
+    "re-gplinker-modernbert": ("re-gplinker", "tiny-modernbert", "cmeie"),
+    "re-gplinker-bert": ("re-gplinker", "tiny-bert", "cmeie"),
 }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-root", default="../shared/data")
-    ap.add_argument("--arms", default=",".join(ARMS))
+    ap.add_argument("--arms", default="re-modernbert,re-bert,pair-bert",
+                    help=f"comma-separated, from: {', '.join(ARMS)}")
     ap.add_argument("--re-epochs", type=float, default=10)
     ap.add_argument("--pair-epochs", type=float, default=3)
     ap.add_argument("--batch-size", type=int, default=16)
@@ -67,9 +72,9 @@ def main() -> int:
     for arm in a.arms.split(","):
         task, model, dataset = ARMS[arm]
         out = work / arm
-        epochs = a.re_epochs if task == "re" else a.pair_epochs
+        epochs = a.pair_epochs if task == "pair" else a.re_epochs
         cmd = [sys.executable, "-m", "lingshu.cli", "train", f"task={task}", f"model={model}", f"data={dataset}",
-               *paths[dataset], f"trainer.epochs={epochs}", f"trainer.batch_size={a.batch_size if task == 're' else 32}",
+               *paths[dataset], f"trainer.epochs={epochs}", f"trainer.batch_size={32 if task == 'pair' else a.batch_size}",
                f"trainer.seed={a.seed}", "trainer.early_stopping_patience=0", "trainer.progress=false",
                *a.extra, f"output_dir={out}"]
         proc = run_arm(cmd, work / "logs" / f"{arm}.log")
@@ -83,7 +88,7 @@ def main() -> int:
                  "peak_rss_mib": round(proc["peak_rss_mib"]), "peak_gpu_memory_mib": s.get("peak_gpu_memory_mib"),
                  "train_tokens_per_s": round(s["train_tokens_per_s"]), "global_step": s["global_step"],
                  "evaluate_wall_s": round(ev_proc["wall_s"], 1), "bf16": s["bf16"]}
-        if task == "re":
+        if task != "pair":
             entry.update({"f1": rep["micro"]["f1"], "precision": rep["micro"]["precision"],
                           "recall": rep["micro"]["recall"], "f1_typed": rep["micro_typed"]["f1"],
                           "mention_f1": rep["mentions"]["f1"],

@@ -211,3 +211,33 @@ def test_re_heads_reported_as_new_when_loading_an_mlm_checkpoint(bert_tok, tmp_p
         assert head in text
     assert "head.dense.weight" in text  # ModernBertForMaskedLM's MLM head, unused
     assert "!!!" not in text
+
+
+def test_gplinker_option_trains_and_decodes_within_the_schema(shared, tmp_path):
+    """task=re-gplinker: the token-pair alternative trains through the same path (loss falls),
+    saves its three GlobalPointer heads, and its triples are schema patterns."""
+    import lingshu
+    from lingshu.config import compose
+    from lingshu.training.train import run
+
+    train, dev = _cmeie_subset(shared, tmp_path, n_train=120, n_dev=20)
+    out = tmp_path / "run"
+    cfg = compose(["task=re-gplinker", "model=tiny-bert", f"data.train={train}", f"data.dev={dev}",
+                   f"data.schema={shared / 'cmeie' / '53_schemas.json'}", "data.max_seq_length=96",
+                   "trainer.max_steps=30", "trainer.batch_size=8", "trainer.learning_rate=1e-3",
+                   "trainer.progress=false", "trainer.eval_every=1000", "trainer.logging_steps=5",
+                   "model.config.num_hidden_layers=1", "task.head_size=32"])
+    report = run(cfg, out)
+    assert set(report) >= {"micro", "micro_typed", "per_predicate"}
+    losses = [json.loads(x)["loss"] for x in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
+    assert sum(losses[-2:]) / 2 < 0.7 * losses[0], losses
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        heads = {k.split(".")[0] for k in f.keys() if not k.startswith("backbone.")}
+    assert heads == {"entity_classifier", "head_classifier", "tail_classifier"}
+    nlp = lingshu.load(str(out), device="cpu")
+    patterns = {tuple(p) for p in nlp.patterns}
+    for doc in nlp.predict([Document(t) for t in ["糖尿病患者常出现多饮、多尿。", "肺炎可用阿莫西林治疗。"]]):
+        for r in doc.relations:
+            assert (r.subject.type, r.predicate, r.object.type) in patterns

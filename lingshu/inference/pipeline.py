@@ -121,7 +121,7 @@ class RePipeline(NerPipeline):
         from lingshu.text.re_features import ReFeaturizer
 
         return ReFeaturizer(self.tokenizer, spec["labels"], spec["patterns"], spec.get("max_seq_length", 256),
-                            spec.get("stride", 64), padding_free=padding_free)
+                            spec.get("stride", 64), padding_free=padding_free, decoder=spec["decoder"])
 
     @property
     def patterns(self) -> list[tuple[str, str, str]]:

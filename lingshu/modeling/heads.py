@@ -88,22 +88,30 @@ def rotary(x: torch.Tensor) -> torch.Tensor:
 class GlobalPointer(nn.Module):
     """Span scores (batch, types, units, units); entry [b, t, i, j] scores units i..j as type t."""
 
-    def __init__(self, hidden: int, n_types: int, head_size: int = 64, dropout: float = 0.1):
+    def __init__(self, hidden: int, n_types: int, head_size: int = 64, dropout: float = 0.1,
+                 positions: bool = True, spans_only: bool = True):
+        """`positions`: rotary position embeddings on q and k (for spans, where distance matters);
+        `spans_only`: score only i <= j (a span). Both off for pair heads that link the start
+        (or end) of one mention to that of another, in either order (GPLinker)."""
         super().__init__()
         self.n_types, self.head_size = n_types, head_size
+        self.positions, self.spans_only = positions, spans_only
         self.dropout = nn.Dropout(dropout)
         self.qk = nn.Linear(hidden, 2 * head_size)
         self.bias = nn.Linear(2 * head_size, 2 * n_types)
 
     def forward(self, units: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         h = self.qk(self.dropout(units))  # (B, L, 2d)
-        q, k = rotary(h[..., ::2]), rotary(h[..., 1::2])
+        q, k = h[..., ::2].float(), h[..., 1::2].float()
+        if self.positions:
+            q, k = rotary(q), rotary(k)
         scores = torch.einsum("bid,bjd->bij", q, k) / math.sqrt(self.head_size)
         bias = self.bias(h).float().transpose(1, 2) / 2  # (B, 2T, L)
         logits = scores[:, None] + bias[:, ::2, :, None] + bias[:, 1::2, None, :]
         valid = mask[:, None, :, None] & mask[:, None, None, :]
-        upper = torch.ones(logits.shape[-2:], dtype=torch.bool, device=logits.device).triu()
-        return logits.masked_fill(~(valid & upper), NEG)
+        if self.spans_only:
+            valid = valid & torch.ones(logits.shape[-2:], dtype=torch.bool, device=logits.device).triu()
+        return logits.masked_fill(~valid, NEG)
 
     @staticmethod
     def loss(logits: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:

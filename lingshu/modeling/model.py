@@ -8,6 +8,9 @@ Tasks (`config.lingshu["task"]`):
 - ``ner``: one head, ``head`` (softmax / CRF over BIOS tags, or GlobalPointer spans);
 - ``re``: ``span_classifier``, ``entity_type_classifier``, ``spo_pattern_classifier`` (see
   lingshu.modeling.re_heads); the SPO schema is stored as ``config.lingshu["patterns"]``;
+  with ``decoder: gplinker`` (task=re-gplinker) instead ``entity_classifier`` (typed mention
+  spans), ``head_classifier`` and ``tail_classifier`` (per pattern, subject-start x object-start
+  and subject-end x object-end unit pairs; a triple needs both above 0), GPLinker-style;
 - ``pair``: ``classifier`` over the first token ([CLS] q1 [SEP] q2 [SEP]).
 """
 
@@ -66,7 +69,12 @@ class LingshuModel(PreTrainedModel):
         self.decoder = spec.get("decoder")
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; choose one of {TASKS}")
-        if self.task == "re":
+        if self.task == "re" and self.decoder == "gplinker":
+            hs, n_pat = int(spec.get("head_size", 64)), len(spec["patterns"])
+            self.entity_classifier = GlobalPointer(hidden, len(spec["labels"]), hs, dropout)
+            self.head_classifier = GlobalPointer(hidden, n_pat, hs, dropout, positions=False, spans_only=False)
+            self.tail_classifier = GlobalPointer(hidden, n_pat, hs, dropout, positions=False, spans_only=False)
+        elif self.task == "re":
             self.span_classifier = GlobalPointer(hidden, 1, int(spec.get("head_size", 64)), dropout)
             self.entity_type_classifier = EntityTypeClassifier(hidden, len(spec["labels"]), dropout)
             self.spo_pattern_classifier = SpoPatternClassifier(hidden, len(spec["patterns"]), dropout)
@@ -105,10 +113,12 @@ class LingshuModel(PreTrainedModel):
 
     def forward(self, input_ids, unit_index=None, unit_mask=None, attention_mask=None, labels=None, spans=None,
                 position_ids=None, seq_lens=None, token_type_ids=None, mentions=None, mention_types=None,
-                pairs=None, pair_labels=None, **_):
+                pairs=None, pair_labels=None, heads=None, tails=None, **_):
         if self.task == "pair":
             return self._pair_forward(input_ids, attention_mask, token_type_ids, labels)
         units = self.units(input_ids, attention_mask, unit_index, position_ids, seq_lens)
+        if self.task == "re" and self.decoder == "gplinker":
+            return self._gplinker_forward(units, unit_mask.bool(), spans, heads, tails)
         if self.task == "re":
             return self._re_forward(units, unit_mask.bool(), spans, mentions, mention_types, pairs, pair_labels)
         mask = unit_mask.bool()
@@ -156,6 +166,45 @@ class LingshuModel(PreTrainedModel):
                 loss = loss + float(spec.get("pattern_loss_weight", 1.0)) * pair_loss
         return LingshuOutput(loss=loss, logits=span_logits)
 
+    def _gplinker_forward(self, units, mask, spans, heads, tails):
+        """Typed mention spans, and per pattern subject-start x object-start and subject-end x
+        object-end token pairs, each a multi-label cross-entropy over all unit pairs."""
+        ent = self.entity_classifier(units, mask)
+        if spans is None:
+            return LingshuOutput(logits=ent)
+        loss = GlobalPointer.loss(ent, spans)
+        loss = loss + GlobalPointer.loss(self.head_classifier(units, mask), heads)
+        loss = loss + GlobalPointer.loss(self.tail_classifier(units, mask), tails)
+        return LingshuOutput(loss=loss, logits=ent)
+
+    def _gplinker_extract(self, units, mask):
+        spec = self.spec
+        types, patterns = spec["labels"], [tuple(p) for p in spec["patterns"]]
+        ent = self.entity_classifier(units, mask).float()
+        hd = self.head_classifier(units, mask).float()
+        tl = self.tail_classifier(units, mask).float()
+        thr, cap = float(spec.get("mention_threshold", 0.0)), int(spec.get("max_mentions", 48))
+        out = []
+        for b in range(ent.shape[0]):
+            found: dict[tuple[int, int], set[str]] = {}
+            for t, i, j in (ent[b] > thr).nonzero().tolist():
+                found.setdefault((i, j), set()).add(types[t])
+            best = {ij: ent[b, :, ij[0], ij[1]].max(0) for ij in found}
+            keep = sorted(found, key=lambda ij: -float(best[ij].values))[:cap]
+            mlist = [(i, j, float(best[(i, j)].values), found[(i, j)], types[int(best[(i, j)].indices)], None)
+                     for i, j in sorted(keep)]
+            pairs = [(a, c) for a in range(len(mlist)) for c in range(len(mlist)) if a != c]
+            if pairs:
+                ix = torch.tensor([(mlist[a][0], mlist[c][0], mlist[a][1], mlist[c][1]) for a, c in pairs],
+                                  device=hd.device)
+                logit = torch.minimum(hd[b][:, ix[:, 0], ix[:, 1]], tl[b][:, ix[:, 2], ix[:, 3]]).T  # (pairs, patterns)
+                probs = torch.sigmoid(logit).cpu()
+            else:
+                probs = torch.zeros(0, len(patterns))
+            out.append((mlist, decode_triples([m[3] for m in mlist], pairs, probs, patterns,
+                                              float(spec.get("pattern_threshold", 0.5)))))
+        return out
+
     @torch.no_grad()
     def extract_relations(self, input_ids, unit_index, unit_mask, attention_mask=None, position_ids=None,
                           seq_lens=None, **_):
@@ -168,6 +217,8 @@ class LingshuModel(PreTrainedModel):
         types, patterns = spec["labels"], [tuple(p) for p in spec["patterns"]]
         units = type(self).units(self, input_ids, attention_mask, unit_index, position_ids, seq_lens)
         mask = unit_mask.bool()
+        if self.decoder == "gplinker":
+            return self._gplinker_extract(units, mask)
         span_logits = self.span_classifier(units, mask)[:, 0].float()
         thr, cap = float(spec.get("mention_threshold", 0.0)), int(spec.get("max_mentions", 48))
         found = []

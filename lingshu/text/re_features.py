@@ -1,6 +1,11 @@
 """Documents with SPO triples -> windows of relation-model features, and predictions back.
 
-Supervision, per text:
+Two decoders read these features. ``span-type-pattern`` (the three-head model) is supervised,
+per text, as follows; ``gplinker`` (token-pair heads, see lingshu.modeling.model) gets the same
+mentions as typed spans and, per SPO pattern, the (subject start, object start) and (subject end,
+object end) unit pairs of each located triple.
+
+Supervision of the three-head model, per text:
 - **mentions** (``span_classifier``, ``entity_type_classifier``): every occurrence of every
   argument string of a located triple is a mention, with every type that string has in the
   text's triples (a string is an entity wherever it occurs);
@@ -64,8 +69,9 @@ class ReFeaturizer(Featurizer):
     """Windows with mentions, their types and labelled mention pairs, for one schema."""
 
     def __init__(self, tokenizer, types: list[str], patterns: list, max_seq_length: int = 256, stride: int = 64,
-                 padding_free: bool = False, max_pairs: int = 512, seed: int = 0):
+                 padding_free: bool = False, max_pairs: int = 512, seed: int = 0, decoder: str = "span-type-pattern"):
         super().__init__(tokenizer, types, "globalpointer", max_seq_length, stride, padding_free)
+        self.re_decoder = decoder  # "span-type-pattern" (three heads) or "gplinker" (token-pair heads)
         self.patterns = [tuple(p) for p in patterns]
         self.pattern_index = {p: k for k, p in enumerate(self.patterns)}
         self.max_pairs = max_pairs
@@ -128,6 +134,10 @@ class ReFeaturizer(Featurizer):
                 mentions, positives, skip = labels[w.doc_index]
                 local = sorted(m for m in mentions if m[0] >= w.u0 and m[1] < w.u1)
                 index = {m: i for i, m in enumerate(local)}
+                if self.re_decoder == "gplinker":
+                    self._gplinker_labels(f, w, local, mentions, positives, seen.setdefault(w.doc_index, set()), st)
+                    feats.append(f)
+                    continue
                 f["spans"] = [(s - w.u0, e - w.u0, 0) for s, e in local]
                 f["mentions"] = [(s - w.u0, e - w.u0) for s, e in local]
                 f["mention_types"] = [sorted(mentions[m]) for m in local]
@@ -156,8 +166,33 @@ class ReFeaturizer(Featurizer):
                 st.cross_window += sum(len(ks) for p, ks in lab[1].items() if p not in seen.get(i, set()))
         return feats, encs, wins, st
 
+    @staticmethod
+    def _gplinker_labels(f: dict, w: Window, local, mentions, positives, seen: set, st: ReFeatureStats) -> None:
+        """Typed mention spans, and per pattern the (subject start, object start) and (subject end,
+        object end) unit pairs of every triple whose mentions are both in the window."""
+        f["spans"] = [(s - w.u0, e - w.u0, t) for s, e in local for t in sorted(mentions[(s, e)])]
+        inside = set(local)
+        heads, tails = [], []
+        for (a, b), ks in positives.items():
+            if a in inside and b in inside:
+                seen.add((a, b))
+                heads += [(a[0] - w.u0, b[0] - w.u0, k) for k in sorted(ks)]
+                tails += [(a[1] - w.u0, b[1] - w.u0, k) for k in sorted(ks)]
+        f["heads"], f["tails"] = heads, tails
+        st.mentions += len(local)
+        st.positive_pairs += len(heads)
+
     def collate(self, batch: list[dict]) -> dict[str, torch.Tensor]:
         out = super().collate(batch)
+        if "heads" in batch[0]:
+            for key in ("heads", "tails"):
+                e = max(1, max(len(f[key]) for f in batch))
+                t = torch.full((len(batch), e, 3), -1, dtype=torch.long)
+                for i, f in enumerate(batch):
+                    if f[key]:
+                        t[i, : len(f[key])] = torch.tensor(f[key], dtype=torch.long)
+                out[key] = t
+            return out
         if "mentions" not in batch[0]:
             return out
         n, t, k = len(batch), len(self.labels), len(self.patterns)

@@ -262,7 +262,7 @@ def make_featurizer(model, tok, cfg: DictConfig):
 
         return ReFeaturizer(tok, spec["labels"], spec["patterns"], spec["max_seq_length"], spec["stride"],
                             padding_free=padding_free, max_pairs=int(cfg.task.get("max_pairs", 512)),
-                            seed=int(cfg.trainer.seed))
+                            seed=int(cfg.trainer.seed), decoder=spec["decoder"])
     return Featurizer(tok, spec["labels"], spec["decoder"], spec["max_seq_length"], spec["stride"],
                       padding_free=padding_free)
 
