@@ -29,7 +29,7 @@ Fine-tune an encoder. Configuration is Hydra's: pick a config per group and over
 groups (lingshu/conf/):
   model=   tiny-bert | tiny-modernbert | bert-base-chinese | chinese-bert-wwm-ext |
            chinese-roberta-wwm-ext | pretrained   (model.name_or_path=HUB_NAME_OR_DIR)
-  task=    ner-softmax | ner-crf | ner-globalpointer | re (SPO triples) | pair (sentence pairs)
+  task=    ner-softmax | ner-crf | ner-globalpointer | re | re-gplinker (SPO triples) | pair (sentence pairs)
   data=    none | cluener | cmeee | cmeie | kuake-qqr | demo
            (data.train= data.dev= data.format= data.schema=SPO_SCHEMA data.max_seq_length=)
   trainer= default   (trainer.epochs= max_steps= batch_size= learning_rate= seed= bf16= …)
