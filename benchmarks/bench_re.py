@@ -45,7 +45,7 @@ def main() -> int:
     ap.add_argument("--data-root", default="../shared/data")
     ap.add_argument("--arms", default="re-modernbert,re-bert,pair-bert",
                     help=f"comma-separated, from: {', '.join(ARMS)}")
-    ap.add_argument("--re-epochs", type=float, default=10)
+    ap.add_argument("--re-epochs", type=float, default=8)
     ap.add_argument("--pair-epochs", type=float, default=3)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--seed", type=int, default=42)

@@ -284,8 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("input", help="text file (one text a line) or an annotated file in any layout lingshu reads")
     pr.add_argument("-o", "--output", required=True, help="output file")
     pr.add_argument("--output-format", default=None,
-                    help="layout of the output (default: the input's; for text input spans (NER) or cmeie (RE); "
-                         "RE always writes cmeie, the CBLUE submission layout)")
+                    help="layout of the output (default: the input's layout; RE: cmeie, the CBLUE submission "
+                         "layout; text input: spans for NER)")
     model_opts(pr)
 
     d = sub.add_parser("data", help="check and describe data files")

@@ -177,7 +177,10 @@ def test_re_evaluate_and_predict_cli(re_run, tmp_path):
     r = json.loads(rep.read_text(encoding="utf-8"))
     for key in ("micro", "micro_typed"):
         assert set(r[key]) >= {"precision", "recall", "f1"}
-    assert r["micro"]["f1"] == pytest.approx(report["micro"]["f1"])  # training's dev score = evaluate's
+    # training's dev scoring = evaluate's: the same triples and the same mentions predicted
+    assert r["micro"]["f1"] == pytest.approx(report["micro"]["f1"])
+    assert r["micro"]["predicted"] == report["micro"]["predicted"]
+    assert r["mentions"]["predicted"] == report["mentions"]["predicted"] > 0
     assert r["micro"]["support"] == sum(len(d.relations) for d in read_documents(dev).documents)
     assert isinstance(r["per_predicate"], dict)
     texts = tmp_path / "some.txt"
@@ -241,3 +244,56 @@ def test_gplinker_option_trains_and_decodes_within_the_schema(shared, tmp_path):
     for doc in nlp.predict([Document(t) for t in ["糖尿病患者常出现多饮、多尿。", "肺炎可用阿莫西林治疗。"]]):
         for r in doc.relations:
             assert (r.subject.type, r.predicate, r.object.type) in patterns
+
+
+def test_reloaded_re_model_trains_on_with_its_configured_weights(re_run):
+    """The pair weights come from config.json after loading (an empty buffer once made the
+    loss of a reloaded model astronomically large)."""
+    from lingshu.data import read_documents
+    from lingshu.modeling.backbone import load_tokenizer
+    from lingshu.modeling.model import load_model
+    from lingshu.text.re_features import ReFeaturizer
+
+    out, _, dev = re_run
+    model = load_model(str(out))
+    spec = model.config.lingshu
+    assert model.pattern_weights("cpu").tolist() == pytest.approx(spec["pattern_pos_weight"])
+    assert max(spec["pattern_pos_weight"]) > 1.0  # rare patterns and positives weigh more
+    fz = ReFeaturizer(load_tokenizer(str(out)), spec["labels"], spec["patterns"], spec["max_seq_length"], spec["stride"])
+    feats, *_ = fz.features(read_documents(dev).documents[:8])
+    loss = model(**fz.collate(feats)).loss
+    loss = float(loss.detach())
+    assert 0 < loss < 100
+
+
+def test_task_labels_narrower_than_the_data_are_skipped_and_counted(bert_tok):
+    from lingshu.text.re_features import ReFeaturizer
+
+    doc = _doc("糖尿病患者多饮，可用胰岛素治疗。", [("糖尿病", "疾病", "临床表现", "多饮", "症状"),
+                                            ("糖尿病", "疾病", "药物治疗", "胰岛素", "药物")])
+    fz = ReFeaturizer(bert_tok, ["疾病", "药物"], PATTERNS, max_seq_length=64, stride=8)
+    feats, _, _, st = fz.features([doc])
+    assert st.outside_schema == 1  # the 症状 triple: its type is not a label
+    assert len(feats[0]["mentions"]) == 2  # 糖尿病, 胰岛素; no 症状 mention
+    assert sum(1 for ks in feats[0]["pair_labels"] if ks) == 1
+
+
+def test_mentions_on_a_cut_window_edge_are_dropped(bert_tok):
+    """A mention that touches the cut edge of a window may be the half of a longer one: it is
+    not reported from that window (the overlapping neighbour sees it whole)."""
+    from lingshu.text.re_features import ReFeaturizer
+
+    text = "，" * 10 + "急性胰腺炎" + "，" * 20
+    fz = ReFeaturizer(bert_tok, ["疾病", "症状", "药物"], PATTERNS, max_seq_length=16, stride=8)
+    _, encs, wins, _ = fz.features([Document(text)], with_labels=False)
+    cut = next(w for w in wins if w.u0 <= 10 < w.u1 <= 15 and not w.is_last)  # ends inside the mention
+    results = []
+    for w in wins:
+        if w is cut:  # "急性" seen at the right edge of this window
+            results.append(([(10 - w.u0, w.u1 - 1 - w.u0, 5.0, {"疾病"}, "疾病", None)], []))
+        elif w.u0 <= 10 and 14 < w.u1:
+            results.append(([(10 - w.u0, 14 - w.u0, 4.0, {"疾病"}, "疾病", None)], []))
+        else:
+            results.append(([], []))
+    out = fz.to_re_documents([Document(text)], encs, wins, results)[0]
+    assert [e.text for e in out.entities] == ["急性胰腺炎"]

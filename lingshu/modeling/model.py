@@ -35,6 +35,7 @@ from lingshu.schema import bios_tags
 
 DECODERS = ("softmax", "crf", "globalpointer")
 TASKS = ("ner", "re", "pair")
+RE_DECODERS = ("span-type-pattern", "gplinker")
 
 
 @dataclass
@@ -69,6 +70,8 @@ class LingshuModel(PreTrainedModel):
         self.decoder = spec.get("decoder")
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; choose one of {TASKS}")
+        if self.task == "re" and self.decoder not in RE_DECODERS:
+            raise ValueError(f"unknown relation decoder {self.decoder!r}; choose one of {RE_DECODERS}")
         if self.task == "re" and self.decoder == "gplinker":
             hs, n_pat = int(spec.get("head_size", 64)), len(spec["patterns"])
             self.entity_classifier = GlobalPointer(hidden, len(spec["labels"]), hs, dropout)
@@ -78,8 +81,6 @@ class LingshuModel(PreTrainedModel):
             self.span_classifier = GlobalPointer(hidden, 1, int(spec.get("head_size", 64)), dropout)
             self.entity_type_classifier = EntityTypeClassifier(hidden, len(spec["labels"]), dropout)
             self.spo_pattern_classifier = SpoPatternClassifier(hidden, len(spec["patterns"]), dropout)
-            w = spec.get("pattern_pos_weight") or [1.0] * len(spec["patterns"])
-            self.register_buffer("pattern_pos_weight", torch.tensor(w, dtype=torch.float), persistent=False)
         elif self.task == "pair":
             self.classifier_dropout = nn.Dropout(dropout)
             self.classifier = nn.Linear(hidden, len(spec["labels"]))
@@ -102,6 +103,15 @@ class LingshuModel(PreTrainedModel):
     def spec(self) -> dict:
         return self.config.lingshu
 
+    def pattern_weights(self, device) -> torch.Tensor:
+        """Per-pattern weight of a relation-bearing pair (config.lingshu["pattern_pos_weight"]).
+
+        Read from the config, not kept as a buffer: transformers allocates non-persistent buffers
+        empty when it loads a model, and a reloaded model must train on as it was configured.
+        """
+        w = self.spec.get("pattern_pos_weight") or [1.0] * len(self.spec["patterns"])
+        return torch.tensor(w, dtype=torch.float, device=device)
+
     def units(self, input_ids, attention_mask, unit_index, position_ids=None, seq_lens=None):
         if seq_lens is not None:  # one packed row: unit_index points into it
             hidden = self.backbone(input_ids=input_ids, position_ids=position_ids,
@@ -117,6 +127,8 @@ class LingshuModel(PreTrainedModel):
         if self.task == "pair":
             return self._pair_forward(input_ids, attention_mask, token_type_ids, labels)
         units = self.units(input_ids, attention_mask, unit_index, position_ids, seq_lens)
+        if self.task == "re" and self.decoder not in RE_DECODERS:
+            raise ValueError(f"unknown relation decoder {self.decoder!r}; choose one of {RE_DECODERS}")
         if self.task == "re" and self.decoder == "gplinker":
             return self._gplinker_forward(units, unit_mask.bool(), spans, heads, tails)
         if self.task == "re":
@@ -156,12 +168,14 @@ class LingshuModel(PreTrainedModel):
             if pvalid.any():
                 subj, obj, dist = pair_tensors(mentions, pairs, vectors)
                 pl, target = self.spo_pattern_classifier(subj, obj, dist)[pvalid], pair_labels[pvalid].bool()
+                weights = self.pattern_weights(pl.device)
                 if spec.get("pattern_loss", "multilabel-ce") == "bce":
-                    pair_loss = bce(pl, target.float(), pos_weight=self.pattern_pos_weight)
+                    pair_loss = bce(pl, target.float(), pos_weight=weights)
                 else:
                     # few pairs carry a relation and some predicates are rare: a pair with a
-                    # relation weighs pattern_pos_weight of its (rarest) pattern, others 1
-                    w = torch.where(target, self.pattern_pos_weight, torch.ones_like(pl)).amax(-1)
+                    # relation weighs the weight of its (rarest) pattern, a pair without one 1
+                    w = torch.where(target, weights, torch.zeros_like(pl)).amax(-1)
+                    w = torch.where(target.any(-1), w, torch.ones_like(w))
                     pair_loss = (multilabel_ce(pl, target) * w).sum() / w.sum()
                 loss = loss + float(spec.get("pattern_loss_weight", 1.0)) * pair_loss
         return LingshuOutput(loss=loss, logits=span_logits)
@@ -177,6 +191,22 @@ class LingshuModel(PreTrainedModel):
         loss = loss + GlobalPointer.loss(self.tail_classifier(units, mask), tails)
         return LingshuOutput(loss=loss, logits=ent)
 
+    @staticmethod
+    def top_spans(scores: torch.Tensor, threshold: float, cap: int) -> list[tuple[int, int, float]]:
+        """(L, L) span scores -> the at most `cap` best (i, j, score) above `threshold`, sorted by
+        position; selected on the device, then one transfer (no per-span synchronisation)."""
+        flat = scores.reshape(-1)
+        k = min(cap, int((flat > threshold).sum()))
+        if k == 0:
+            return []
+        vals, idx = flat.topk(k)
+        n = scores.shape[-1]
+        return sorted((i // n, i % n, v) for i, v in zip(idx.tolist(), vals.tolist()))
+
+    @staticmethod
+    def all_pairs(n: int) -> list[tuple[int, int]]:
+        return [(a, c) for a in range(n) for c in range(n) if a != c]
+
     def _gplinker_extract(self, units, mask):
         spec = self.spec
         types, patterns = spec["labels"], [tuple(p) for p in spec["patterns"]]
@@ -184,16 +214,18 @@ class LingshuModel(PreTrainedModel):
         hd = self.head_classifier(units, mask).float()
         tl = self.tail_classifier(units, mask).float()
         thr, cap = float(spec.get("mention_threshold", 0.0)), int(spec.get("max_mentions", 48))
+        best, best_type = ent.max(1)  # (B, L, L): a span's best type and its score
         out = []
         for b in range(ent.shape[0]):
-            found: dict[tuple[int, int], set[str]] = {}
-            for t, i, j in (ent[b] > thr).nonzero().tolist():
-                found.setdefault((i, j), set()).add(types[t])
-            best = {ij: ent[b, :, ij[0], ij[1]].max(0) for ij in found}
-            keep = sorted(found, key=lambda ij: -float(best[ij].values))[:cap]
-            mlist = [(i, j, float(best[(i, j)].values), found[(i, j)], types[int(best[(i, j)].indices)], None)
-                     for i, j in sorted(keep)]
-            pairs = [(a, c) for a in range(len(mlist)) for c in range(len(mlist)) if a != c]
+            spans = self.top_spans(best[b], thr, cap)
+            if spans:
+                ii = torch.tensor([i for i, _, _ in spans], device=ent.device)
+                jj = torch.tensor([j for _, j, _ in spans], device=ent.device)
+                above = (ent[b][:, ii, jj] > thr).T.cpu().tolist()  # (mentions, types)
+                top = best_type[b][ii, jj].tolist()
+            mlist = [(i, j, sc, {types[t] for t, on in enumerate(above[m]) if on}, types[top[m]], None)
+                     for m, (i, j, sc) in enumerate(spans)]
+            pairs = self.all_pairs(len(mlist))
             if pairs:
                 ix = torch.tensor([(mlist[a][0], mlist[c][0], mlist[a][1], mlist[c][1]) for a, c in pairs],
                                   device=hd.device)
@@ -215,17 +247,13 @@ class LingshuModel(PreTrainedModel):
         """
         spec = self.spec
         types, patterns = spec["labels"], [tuple(p) for p in spec["patterns"]]
-        units = type(self).units(self, input_ids, attention_mask, unit_index, position_ids, seq_lens)
+        units = self.units(input_ids, attention_mask, unit_index, position_ids, seq_lens)
         mask = unit_mask.bool()
         if self.decoder == "gplinker":
             return self._gplinker_extract(units, mask)
         span_logits = self.span_classifier(units, mask)[:, 0].float()
         thr, cap = float(spec.get("mention_threshold", 0.0)), int(spec.get("max_mentions", 48))
-        found = []
-        for b in range(span_logits.shape[0]):
-            ij = (span_logits[b] > thr).nonzero().tolist()
-            scored = sorted(((float(span_logits[b, i, j]), i, j) for i, j in ij), reverse=True)[:cap]
-            found.append(sorted((i, j, sc) for sc, i, j in scored))
+        found = [self.top_spans(span_logits[b], thr, cap) for b in range(span_logits.shape[0])]
         m = max(1, max(len(f) for f in found))
         ment = torch.full((len(found), m, 2), -1, dtype=torch.long, device=units.device)
         for b, f in enumerate(found):
@@ -235,7 +263,7 @@ class LingshuModel(PreTrainedModel):
         type_probs = torch.sigmoid(self.entity_type_classifier(vectors))
         tthr = float(spec.get("type_threshold", 0.5))
         out = []
-        pair_lists = [[(a, c) for a in range(len(f)) for c in range(len(f)) if a != c] for f in found]
+        pair_lists = [self.all_pairs(len(f)) for f in found]
         p = max(1, max(len(x) for x in pair_lists))
         pairs = torch.full((len(found), p, 2), -1, dtype=torch.long, device=units.device)
         for b, pl in enumerate(pair_lists):

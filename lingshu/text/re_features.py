@@ -19,9 +19,11 @@ Supervision of the three-head model, per text:
 Windows: a text longer than `max_seq_length` is cut into windows overlapping by `stride` units
 (lingshu.text.align.make_windows). A pair is classified only inside a window that holds both
 mentions whole. A gold triple whose mentions never share a window cannot be learned or
-predicted; `ReFeatureStats.cross_window` counts them so the loss is visible. At prediction the
-triples of all windows are merged by their strings (the highest-scoring occurrence is kept), so
-a triple seen by two overlapping windows is reported once.
+predicted; `ReFeatureStats.cross_window` counts them so the loss is visible. At prediction a
+mention that touches a window's cut edge (it may be part of a longer one) is dropped with its
+triples; a neighbouring window, overlapping by `stride`, sees it whole. The triples of all
+windows are merged by their strings and types (the highest-scoring occurrence is kept), so a
+triple seen by two overlapping windows is reported once.
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ class ReFeatureStats:
     windows: int = 0
     triples: int = 0
     unlocated: int = 0  # an argument string is not in the text
-    outside_schema: int = 0  # the triple's (subject_type, predicate, object_type) is not a pattern
+    outside_schema: int = 0  # (subject_type, predicate, object_type) is not a pattern, or a type is not a label
     unrepresentable: int = 0  # a mention boundary has no token
     cross_window: int = 0  # both mentions never fall whole in one window
+    same_span: int = 0  # subject and object are the same characters
     mentions: int = 0
     positive_pairs: int = 0
     negative_pairs: int = 0
@@ -54,9 +57,10 @@ class ReFeatureStats:
     def summary(self) -> str:
         s = (f"{self.documents} documents -> {self.windows} windows; {self.triples} triples, {self.mentions} "
              f"mention occurrences, {self.positive_pairs} positive / {self.negative_pairs} negative pairs")
-        lost = [(self.unlocated, "with an argument not in the text"), (self.outside_schema, "outside the schema"),
+        lost = [(self.unlocated, "with an argument not in the text"), (self.outside_schema, "outside the schema or task.labels"),
                 (self.unrepresentable, "with a mention that has no token"),
-                (self.cross_window, "whose mentions share no window (raise data.max_seq_length)")]
+                (self.cross_window, "whose mentions share no window (raise data.max_seq_length)"),
+                (self.same_span, "whose subject and object are the same span")]
         lost = [f"{n} {why}" for n, why in lost if n]
         if lost:
             s += "; triples not learnable: " + ", ".join(lost)
@@ -93,8 +97,8 @@ class ReFeaturizer(Featurizer):
         mentions: dict[tuple[int, int], set[int]] = {}
         unit_of: dict[tuple[int, int], tuple[int, int]] = {}
         for ents in occ.values():
-            spans, lost = entities_to_units(ents, enc)
-            for e, (us, ue, t) in zip([x for x in ents if x not in lost], spans):
+            spans, lost = entities_to_units([e for e in ents if e.type in self.type_index], enc)
+            for e, (us, ue, t) in zip([x for x in ents if x.type in self.type_index and x not in lost], spans):
                 mentions.setdefault((us, ue), set()).add(self.type_index[t])
                 unit_of[(e.start, e.end)] = (us, ue)
         positives: dict[tuple, set[int]] = {}
@@ -105,12 +109,15 @@ class ReFeaturizer(Featurizer):
                 st.unlocated += 1
                 continue
             k = self.pattern_index.get((r.subject.type, r.predicate, r.object.type))
-            if k is None:
-                st.outside_schema += 1
+            if k is None or r.subject.type not in self.type_index or r.object.type not in self.type_index:
+                st.outside_schema += 1  # not a pattern, or a type left out of task.labels
                 continue
             su, ou = unit_of.get((r.subject.start, r.subject.end)), unit_of.get((r.object.start, r.object.end))
             if su is None or ou is None:
                 st.unrepresentable += 1
+                continue
+            if su == ou:  # subject and object are one span: no pair of two mentions expresses it
+                st.same_span += 1
                 continue
             positives.setdefault((su, ou), set()).add(k)
             for a in occ[r.subject.text]:
@@ -218,8 +225,12 @@ class ReFeaturizer(Featurizer):
         rels: list[dict] = [{} for _ in docs]
         for w, (mentions, triples) in zip(wins, results):
             d, enc = docs[w.doc_index], encs[w.doc_index]
-            spans = []
+            last = w.u1 - w.u0 - 1
+            spans: list[Entity | None] = []
             for i, j, sc, _, best, _ in mentions:
+                if (i == 0 and not w.is_first) or (j == last and not w.is_last):
+                    spans.append(None)  # touches a cut edge: maybe part of a longer mention
+                    continue
                 e = units_to_entity(d.text, enc, i + w.u0, j + w.u0, best, sc)
                 spans.append(e)
                 old = ents[w.doc_index].get((e.start, e.end))
@@ -228,6 +239,8 @@ class ReFeaturizer(Featurizer):
             for si, oi, k, prob in triples:
                 st, pred, ot = self.patterns[k]
                 s, o = spans[si], spans[oi]
+                if s is None or o is None:
+                    continue
                 r = Relation(Entity(s.start, s.end, st, s.text), pred, Entity(o.start, o.end, ot, o.text), score=prob)
                 old = rels[w.doc_index].get(r.typed_key)
                 if old is None or prob > old.score:

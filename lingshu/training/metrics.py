@@ -163,7 +163,3 @@ def task_metrics(task: str, gold: list[Document], pred: list[Document]) -> dict:
 
 MAIN_METRIC = {"ner": "f1", "re": "f1", "pair": "accuracy"}
 
-
-def main_score(task: str, report: dict) -> float:
-    """The number training selects the best checkpoint by."""
-    return report["accuracy"] if task == "pair" else report["micro"]["f1"]

@@ -143,9 +143,6 @@ def _bf16(setting, device_type: str) -> bool:
     return cpu_has_fast_bf16()
 
 
-NER_NO_LABELS = "no entity found, so there are no labels to learn"
-
-
 def seq_lengths(cfg: DictConfig) -> tuple[int, int]:
     """(max_seq_length, stride): data.* when set, else the task's defaults."""
     ml = cfg.data.get("max_seq_length") or cfg.task.get("max_seq_length") or 128
@@ -178,7 +175,8 @@ def task_labels(cfg: DictConfig, train_docs: list[Document]) -> dict:
         patterns = load_spo_schema(schema) if schema else sorted(seen)
         if not schema:
             log.info("no data.schema: %d SPO patterns taken from the training data", len(patterns))
-        outside = sum(n for p, n in seen.items() if p not in set(patterns))
+        known = set(patterns)
+        outside = sum(n for p, n in seen.items() if p not in known)
         if outside:
             log.warning("%d training triples have a (subject_type, predicate, object_type) outside the schema; "
                         "they are not learned", outside)
@@ -193,7 +191,7 @@ def task_labels(cfg: DictConfig, train_docs: list[Document]) -> dict:
         return {"labels": types, "patterns": [list(p) for p in patterns], "pattern_pos_weight": weights}
     labels = given or LabelSet.from_documents(train_docs).labels
     if not labels:
-        raise SystemExit(f"{cfg.data.train}: {NER_NO_LABELS}")
+        raise SystemExit(f"{cfg.data.train}: no entity found, so there are no labels to learn")
     return {"labels": labels}
 
 
@@ -267,9 +265,6 @@ def make_featurizer(model, tok, cfg: DictConfig):
                       padding_free=padding_free)
 
 
-NerTrainer = TaskTrainer  # the name before RE and pair tasks
-
-
 def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     """Train, evaluate and save. Returns the final dev report (or {} without dev data)."""
     run_dir = Path(run_dir)
@@ -280,6 +275,10 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         raise SystemExit("no training data: pass data.train=PATH (or data=cluener / data=cmeee / data=demo)")
     task = cfg.task.get("task", "ner")
     train_docs = _read(cfg.data.train, cfg.data.format)
+    if task == "pair" and any(d.label is None for d in train_docs):
+        n = sum(d.label is None for d in train_docs)
+        log.warning("%s: %d pairs without a label are left out of training", cfg.data.train, n)
+        train_docs = [d for d in train_docs if d.label is not None]
     known = task_labels(cfg, train_docs)
     labels = known["labels"]
     # what the dev reader checks: entity types (NER), predicates (RE), class labels (pair)
@@ -384,8 +383,9 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         (run_dir / "train_summary.json").write_text(json.dumps({**train_stats, "dev": report}, indent=2,
                                                                ensure_ascii=False), encoding="utf-8")
         OmegaConf.save(cfg, run_dir / "lingshu_config.yaml", resolve=True)
-        plots = plot_curves(trainer.state.log_history, run_dir, **(
-            {"metric": "eval_accuracy", "name": "dev_accuracy.png", "ylabel": "dev accuracy"} if task == "pair" else {}))
+        curve = {"pair": {"metric": "eval_accuracy", "name": "dev_accuracy.png", "ylabel": "dev accuracy"},
+                 "re": {"ylabel": "dev F1 (strict triples)"}}.get(task, {})
+        plots = plot_curves(trainer.state.log_history, run_dir, **curve)
         if not tc.keep_checkpoints:
             for ck in run_dir.glob("checkpoint-*"):
                 shutil.rmtree(ck, ignore_errors=True)
