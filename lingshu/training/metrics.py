@@ -20,24 +20,37 @@ def prf(tp: int, n_pred: int, n_gold: int) -> dict[str, float]:
     return {"precision": p, "recall": r, "f1": f, "support": n_gold, "predicted": n_pred}
 
 
-def span_metrics(gold: list[Document], pred: list[Document]) -> dict:
-    """Micro and per-type strict span P/R/F1. Documents are paired by position."""
+def _matches(pairs, keys, group: int, pred_keys=None):
+    """Per group (the key's element `group`): true positives, predicted and gold counts over
+    documents, comparing each prediction's set of keys (`pred_keys(doc)`, default `keys`) with
+    its gold twin's (`keys(doc)`)."""
+    tp, ng, np_ = Counter(), Counter(), Counter()
+    for g, p in pairs:
+        gk, pk = keys(g), (pred_keys or keys)(p)
+        ng.update(k[group] for k in gk)
+        np_.update(k[group] for k in pk)
+        tp.update(k[group] for k in gk & pk)
+    return tp, np_, ng
+
+
+def _pairs(gold: list[Document], pred: list[Document]):
     if len(gold) != len(pred):
         raise ValueError(f"{len(gold)} gold documents but {len(pred)} predictions")
-    tp, ng, np_ = Counter(), Counter(), Counter()
-    for g, p in zip(gold, pred):
-        gk = {e.key for e in g.entities}
-        pk = {e.key for e in p.entities}
-        for k in gk:
-            ng[k[2]] += 1
-        for k in pk:
-            np_[k[2]] += 1
-        for k in gk & pk:
-            tp[k[2]] += 1
+    return list(zip(gold, pred))
+
+
+def _micro(counts) -> dict[str, float]:
+    tp, np_, ng = counts
+    return prf(sum(tp.values()), sum(np_.values()), sum(ng.values()))
+
+
+def span_metrics(gold: list[Document], pred: list[Document]) -> dict:
+    """Micro and per-type strict span P/R/F1. Documents are paired by position."""
+    tp, np_, ng = _matches(_pairs(gold, pred), lambda d: {e.key for e in d.entities}, 2)
     types = sorted(set(ng) | set(np_))
     return {
         "scheme": "strict span match on (start, end, type), micro-averaged",
-        "micro": prf(sum(tp.values()), sum(np_.values()), sum(ng.values())),
+        "micro": _micro((tp, np_, ng)),
         "per_type": {t: prf(tp[t], np_[t], ng[t]) for t in types},
         "documents": len(gold),
     }
@@ -87,35 +100,22 @@ def re_metrics(gold: list[Document], pred: list[Document]) -> dict:
       against every mention the model found (a diagnostic of the span and type heads).
     Triples are sets per text: a triple predicted twice counts once.
     """
-    if len(gold) != len(pred):
-        raise ValueError(f"{len(gold)} gold documents but {len(pred)} predictions")
-    tp, ng, np_ = Counter(), Counter(), Counter()
-    typed = [0, 0, 0]
-    ment = [0, 0, 0]
-    for g, p in zip(gold, pred):
-        gk, pk = {r.key for r in g.relations}, {r.key for r in p.relations}
-        for k in gk:
-            ng[k[1]] += 1
-        for k in pk:
-            np_[k[1]] += 1
-        for k in gk & pk:
-            tp[k[1]] += 1
-        gt, pt = {r.typed_key for r in g.relations}, {r.typed_key for r in p.relations}
-        typed[0] += len(gt & pt)
-        typed[1] += len(pt)
-        typed[2] += len(gt)
-        gm = {(a.text, a.type) for r in g.relations for a in (r.subject, r.object)}
-        pm = {(e.text, e.type) for e in p.entities} | {(a.text, a.type) for r in p.relations for a in (r.subject, r.object)}
-        ment[0] += len(gm & pm)
-        ment[1] += len(pm)
-        ment[2] += len(gm)
+    pairs = _pairs(gold, pred)
+    tp, np_, ng = _matches(pairs, lambda d: {r.key for r in d.relations}, 1)
+    typed = _matches(pairs, lambda d: {r.typed_key for r in d.relations}, 2)
+
+    def arguments(d: Document) -> set:
+        return {(a.text, a.type) for r in d.relations for a in (r.subject, r.object)}
+
+    # gold mentions: the triples' arguments; predicted: every mention found, in a triple or not
+    ment = _matches(pairs, arguments, 1, lambda d: arguments(d) | {(e.text, e.type) for e in d.entities})
     preds = sorted(set(ng) | set(np_))
     return {
         "scheme": "strict triple match on (subject, predicate, object) strings, micro-averaged",
-        "micro": prf(sum(tp.values()), sum(np_.values()), sum(ng.values())),
-        "micro_typed": prf(*typed),
+        "micro": _micro((tp, np_, ng)),
+        "micro_typed": _micro(typed),
         "per_predicate": {t: prf(tp[t], np_[t], ng[t]) for t in preds},
-        "mentions": prf(*ment),
+        "mentions": _micro(ment),
         "documents": len(gold),
     }
 
