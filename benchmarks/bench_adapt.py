@@ -29,12 +29,12 @@ import glob
 import json
 import os
 import platform
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_ner import run_arm  # noqa: E402  (one subprocess runner for every benchmark)
 
 ARMS = {  # arm: (name, overrides, segment with the lexicon)
     "a": ("entity-wwm", ["masking.strategy=entity-wwm", "masking.entity_weight=3.0",
@@ -48,23 +48,11 @@ ARMS = {  # arm: (name, overrides, segment with the lexicon)
 }
 
 
-def sh(cmd: list[str], log_path: Path, threads: int | None = None) -> float:
-    """Run a command, writing its output to a log file; return wall seconds. Fails loudly."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+def sh(cmd: list[str], log_path: Path) -> float:
+    """Run one phase as a child process (bench_ner.run_arm: output to a log, fails loudly);
+    return its wall seconds."""
     print("$ " + " ".join(cmd), flush=True)
-    t0 = time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as log:
-        log.write("$ " + " ".join(cmd) + "\n")
-        log.flush()
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        tail = log_path.read_text(encoding="utf-8")[-3000:]
-        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{tail}")
-    return wall
+    return run_arm(cmd, log_path)["wall_s"]
 
 
 def lingshu(*args: str) -> list[str]:
@@ -117,7 +105,8 @@ def main() -> int:
     result["corpus_sentences"] = sum(1 for _ in open(corpus, encoding="utf-8"))
 
     common = ["model=tiny-bert", f"model.tokenizer={tok}", f"trainer.seed={a.seed}"]
-    threads = max(1, (os.cpu_count() or 1) // a.jobs) if a.jobs > 1 else None
+    if a.jobs > 1:  # arms share the machine: split the cores between them
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // a.jobs))
     result["jobs"] = a.jobs
 
     def pretrain(arm: str) -> None:
@@ -128,7 +117,7 @@ def main() -> int:
                       f"trainer.max_steps={a.pretrain_steps}", f"trainer.batch_size={a.batch_size}",
                       f"trainer.eval_every={max(a.pretrain_steps // 5, 1)}", "trainer.progress=false",
                       *([f"data.max_lines={a.max_lines}"] if a.max_lines else []), *a.extra, f"output_dir={out}")
-        wall = sh(cmd, work / "logs" / f"adapt-{name}.log", threads)
+        wall = sh(cmd, work / "logs" / f"adapt-{name}.log")
         summary = json.loads((out / "train_summary.json").read_text())
         result["arms"].setdefault(arm, {"name": name}).update(
             {"pretrain_wall_s": round(wall, 1), "pretrain": summary, "pretrain_command": " ".join(cmd)})
@@ -142,7 +131,7 @@ def main() -> int:
                       f"data.train={data / 'cmeee' / 'CMeEE_train.json'}", f"data.dev={data / 'cmeee' / 'CMeEE_dev.json'}",
                       f"trainer.max_steps={a.finetune_steps}", f"trainer.eval_every={a.finetune_steps}",
                       "trainer.early_stopping_patience=0", "trainer.progress=false", *a.extra, f"output_dir={out}")
-        wall = sh(cmd, work / "logs" / f"train-{name}.log", threads)
+        wall = sh(cmd, work / "logs" / f"train-{name}.log")
         summary = json.loads((out / "train_summary.json").read_text())
         result["arms"].setdefault(arm, {"name": name}).update(
             {"finetune_wall_s": round(wall, 1), "dev_f1": summary["dev"]["micro"]["f1"],
