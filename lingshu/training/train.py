@@ -281,8 +281,9 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         train_docs = [d for d in train_docs if d.label is not None]
     known = task_labels(cfg, train_docs)
     labels = known["labels"]
-    # what the dev reader checks: entity types (NER), predicates (RE), class labels (pair)
-    dev_allowed = {p[1] for p in known["patterns"]} if task == "re" else set(labels)
+    # what the dev reader checks: entity types (NER), class labels (pair); for RE nothing: a dev
+    # triple whose predicate the model cannot predict is a miss, not a reason to drop its text
+    dev_allowed = None if task == "re" else set(labels)
     dev_docs = _read(cfg.data.dev, cfg.data.format, labels=dev_allowed) if cfg.data.dev else None
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
 
