@@ -102,11 +102,15 @@ class GlobalPointer(nn.Module):
 
     def forward(self, units: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         h = self.qk(self.dropout(units))  # (B, L, 2d)
-        q, k = h[..., ::2].float(), h[..., 1::2].float()
-        if self.positions:
-            q, k = rotary(q), rotary(k)
-        scores = torch.einsum("bid,bjd->bij", q, k) / math.sqrt(self.head_size)
-        bias = self.bias(h).float().transpose(1, 2) / 2  # (B, 2T, L)
+        # span scores in fp32 even under bf16 autocast: a span is predicted when its score is
+        # above 0, and bf16's 8-bit mantissa would decide borderline spans by rounding
+        with torch.autocast(h.device.type, enabled=False):
+            h = h.float()
+            q, k = h[..., ::2], h[..., 1::2]
+            if self.positions:
+                q, k = rotary(q), rotary(k)
+            scores = torch.einsum("bid,bjd->bij", q, k) / math.sqrt(self.head_size)
+            bias = self.bias(h).transpose(1, 2) / 2  # (B, 2T, L)
         logits = scores[:, None] + bias[:, ::2, :, None] + bias[:, 1::2, None, :]
         valid = mask[:, None, :, None] & mask[:, None, None, :]
         if self.spans_only:
