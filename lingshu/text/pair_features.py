@@ -44,15 +44,20 @@ class PairFeaturizer:
                              "a pair model needs query1/query2 or text1/text2 records")
         st = PairFeatureStats(pairs=len(docs))
         with quiet_tokenizer_length_warning():
-            full = self.tok([d.text for d in docs], [d.text_pair for d in docs], add_special_tokens=True)
-            enc = self.tok([d.text for d in docs], [d.text_pair for d in docs], truncation="longest_first",
-                           max_length=self.max_seq_length, return_token_type_ids=True)
+            enc = self.tok([d.text for d in docs], [d.text_pair for d in docs], return_token_type_ids=True)
+            ids, tti = list(enc["input_ids"]), list(enc["token_type_ids"])
+            long = [i for i, x in enumerate(ids) if len(x) > self.max_seq_length]
+            if long:  # only the pairs that do not fit are tokenized again, cut longest text first
+                cut = self.tok([docs[i].text for i in long], [docs[i].text_pair for i in long],
+                               truncation="longest_first", max_length=self.max_seq_length, return_token_type_ids=True)
+                for j, i in enumerate(long):
+                    ids[i], tti[i] = cut["input_ids"][j], cut["token_type_ids"][j]
+        st.truncated = len(long)
         feats = []
         for i, d in enumerate(docs):
-            st.truncated += len(full["input_ids"][i]) > self.max_seq_length
-            f = {"input_ids": enc["input_ids"][i]}
+            f = {"input_ids": ids[i]}
             if self.token_type_ids:
-                f["token_type_ids"] = enc["token_type_ids"][i]
+                f["token_type_ids"] = tti[i]
             if with_labels:
                 if d.label is None:
                     st.unlabelled += 1
