@@ -97,3 +97,23 @@ def test_pair_on_modernbert_sends_no_segment_ids(qqr, tmp_path):
     run(cfg, tmp_path / "run")
     spec = json.loads((tmp_path / "run" / "config.json").read_text(encoding="utf-8"))["lingshu"]
     assert spec["token_type_ids"] is False
+
+
+def test_pair_features_truncate_like_the_tokenizer_and_count(bert_tok):
+    from lingshu.schema import Document
+    from lingshu.text.pair_features import PairFeaturizer
+
+    docs = [Document("头疼怎么办", text_pair="头痛", label="0"),
+            Document("这是一个很长很长很长的问题", text_pair="短", label="1"),
+            Document("感冒", text_pair="发烧了怎么办才好呢真是的", label=None)]
+    fz = PairFeaturizer(bert_tok, ["0", "1"], max_seq_length=12)
+    feats, st = fz.features(docs)
+    ref = bert_tok([d.text for d in docs], [d.text_pair for d in docs], truncation="longest_first", max_length=12)
+    assert [f["input_ids"] for f in feats] == ref["input_ids"]
+    assert [f["token_type_ids"] for f in feats] == ref["token_type_ids"]
+    assert st.truncated == 2 and st.unlabelled == 1
+    assert [f["label"] for f in feats] == [0, 1, -100]
+    batch = fz.collate(feats)
+    assert batch["input_ids"].shape == (3, 12) and batch["attention_mask"][0].sum() == 10
+    with pytest.raises(ValueError, match="text_pair"):
+        fz.features([Document("only one")])
