@@ -218,6 +218,16 @@ def cmd_data(a) -> int:
         return 1
     if a.data_cmd == "validate":
         print(res.report.summary())
+        if getattr(a, "schema", None):
+            from lingshu.data import load_spo_schema, schema_coverage
+
+            cov = schema_coverage(res.documents, load_spo_schema(a.schema))
+            print(f"schema {a.schema}: {cov['in_schema']:,} of {cov['triples']:,} triples fit its patterns; "
+                  f"{cov['outside_schema']:,} do not")
+            for st, pred, ot, n in cov["outside"][:20]:
+                print(f"  outside: ({st}, {pred}, {ot}) x{n}")
+            if cov["outside_schema"] and getattr(a, "strict", False):
+                return 1
         return 1 if res.report.records_skipped and getattr(a, "strict", False) else 0
     print(format_stats(corpus_stats(res.documents)))
     return 0
@@ -295,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     formats = "cluener, cmeee, spans, conll, text, cmeie, pair (default: detected)"
     v.add_argument("--format", default=None, help=formats)
     v.add_argument("--strict", action="store_true", help="fail on the first problem")
+    v.add_argument("--schema", default=None, help="SPO schema file (CMeIE): count triples outside its patterns")
     v.add_argument("--labels", default=None, help="comma-separated allowed labels (entity types; cmeie: predicates; "
                                                   "pair: class labels); any other is an error")
     s = dsub.add_parser("stats", help="records, lengths, entities per type, nested/overlapping counts; "

@@ -297,3 +297,22 @@ def test_mentions_on_a_cut_window_edge_are_dropped(bert_tok):
             results.append(([], []))
     out = fz.to_re_documents([Document(text)], encs, wins, results)[0]
     assert [e.text for e in out.entities] == ["急性胰腺炎"]
+
+
+def test_data_validate_counts_triples_outside_a_schema(shared, tmp_path, capsys):
+    from lingshu.cli import main
+    from lingshu.data import read_documents
+
+    train, dev = _cmeie_subset(shared, tmp_path, n_train=1, n_dev=50)
+    schema = tmp_path / "two.json"
+    schema.write_text('{"subject_type": "疾病", "predicate": "临床表现", "object_type": "症状"}\n'
+                      '{"subject_type": "疾病", "predicate": "药物治疗", "object_type": "药物"}\n', encoding="utf-8")
+    docs = read_documents(dev).documents
+    keep = {("疾病", "临床表现", "症状"), ("疾病", "药物治疗", "药物")}
+    n = sum(len(d.relations) for d in docs)
+    inside = sum((r.subject.type, r.predicate, r.object.type) in keep for d in docs for r in d.relations)
+    assert 0 < inside < n
+    assert main(["data", "validate", str(dev), "--schema", str(schema)]) == 0
+    out = capsys.readouterr().out
+    assert f"{inside:,} of {n:,} triples fit its patterns; {n - inside:,} do not" in out
+    assert main(["data", "validate", str(dev), "--schema", str(schema), "--strict"]) == 1
