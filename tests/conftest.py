@@ -51,6 +51,19 @@ def bpe_tok(tmp_path_factory):
     return fast
 
 
+def corpus_sample(shared: Path, width: int, per_file: int = 200) -> list[str]:
+    """The first `per_file` lines (cut to `width` characters) of three shared corpus files: QA
+    dialogue, clinical text and paper abstracts, for the pretraining tests."""
+    lines = []
+    for name in ("medical_qa_dialogue.txt", "medical_clinical_misc.txt", "csl_abstracts.txt"):
+        with open(shared / "corpus" / name, encoding="utf-8") as fh:
+            for i, line in enumerate(fh):
+                if i >= per_file:
+                    break
+                lines.append(line.rstrip("\n")[:width])
+    return lines
+
+
 def _subset(shared: Path, out: Path, n_train: int = 800, n_dev: int = 200) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     lines = (shared / "cluener" / "train.json").read_text(encoding="utf-8").splitlines()

@@ -29,14 +29,9 @@ def segmenter(terms):
 
 @pytest.fixture(scope="module")
 def corpus_lines(shared):
-    lines = []
-    for name in ("medical_qa_dialogue.txt", "medical_clinical_misc.txt", "csl_abstracts.txt"):
-        with open(shared / "corpus" / name, encoding="utf-8") as fh:
-            for i, line in enumerate(fh):
-                if i >= 200:
-                    break
-                lines.append(line.rstrip("\n")[:300])
-    return lines
+    from conftest import corpus_sample
+
+    return corpus_sample(shared, width=300)
 
 
 # ---------------------------------------------------------------- load_lexicon

@@ -37,14 +37,9 @@ def segmenter(terms):
 
 @pytest.fixture(scope="module")
 def texts(shared):
-    out = []
-    for name in ("medical_qa_dialogue.txt", "medical_clinical_misc.txt", "csl_abstracts.txt"):
-        with open(shared / "corpus" / name, encoding="utf-8") as fh:
-            for i, line in enumerate(fh):
-                if i >= 200:
-                    break
-                out.append(line.rstrip("\n")[:400])
-    return out
+    from conftest import corpus_sample
+
+    return corpus_sample(shared, width=400)
 
 
 @pytest.fixture(scope="module")
