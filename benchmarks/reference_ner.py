@@ -50,9 +50,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ModelArguments:
-    """Which model to build: a from-scratch BERT of the size of lingshu/conf/model/tiny-bert.yaml."""
+    """Which model: a pretrained checkpoint (`model_name_or_path`), or else a from-scratch BERT of the
+    size of lingshu/conf/model/tiny-bert.yaml."""
 
-    tokenizer_name: str = field(metadata={"help": "tokenizer directory (vocab.txt + tokenizer_config.json)"})
+    tokenizer_name: str = field(default=None, metadata={"help": "tokenizer directory; default: model_name_or_path"})
+    model_name_or_path: str = field(default=None, metadata={"help": "a pretrained encoder directory (run_ner.py's "
+                                                                    "--model_name_or_path); unset: from scratch"})
     hidden_size: int = field(default=256)
     num_hidden_layers: int = field(default=4)
     num_attention_heads: int = field(default=4)
@@ -161,9 +164,17 @@ def main(argv=None) -> dict:
         ex["tokens"] = list(ex["text"])
         ex["ner_tags"] = spans_to_bio(len(ex["tokens"]), [s for s in ex["spans"] if s[2] in types])
 
-    tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name)
-    assert len(tokenizer) > 1000, f"{model_args.tokenizer_name}: only {len(tokenizer)} tokens in the vocabulary"
-    config = BertConfig(
+    tok_name = model_args.tokenizer_name or model_args.model_name_or_path
+    tokenizer = AutoTokenizer.from_pretrained(tok_name)
+    assert len(tokenizer) > 1000, f"{tok_name}: only {len(tokenizer)} tokens in the vocabulary"
+    if model_args.model_name_or_path:
+        model = AutoModelForTokenClassification.from_pretrained(
+            model_args.model_name_or_path, num_labels=len(label_list), id2label=dict(enumerate(label_list)),
+            label2id=label_to_id, attn_implementation=model_args.attn_implementation)
+        logger.info("loaded %s: %.1fM parameters", model_args.model_name_or_path, model.num_parameters() / 1e6)
+    else:
+        model = None
+    config = None if model is not None else BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=model_args.hidden_size,
         num_hidden_layers=model_args.num_hidden_layers,
@@ -177,9 +188,10 @@ def main(argv=None) -> dict:
         id2label=dict(enumerate(label_list)),
         label2id=label_to_id,
     )
-    config._attn_implementation = model_args.attn_implementation
-    model = AutoModelForTokenClassification.from_config(config)
-    logger.info("built BERT from scratch: %.1fM parameters", model.num_parameters() / 1e6)
+    if model is None:
+        config._attn_implementation = model_args.attn_implementation
+        model = AutoModelForTokenClassification.from_config(config)
+        logger.info("built BERT from scratch: %.1fM parameters", model.num_parameters() / 1e6)
 
     # run_ner.py's tokenize_and_align_labels, over batches of examples
     def tokenize_and_align_labels(examples: list[dict]) -> list[dict]:
@@ -197,8 +209,10 @@ def main(argv=None) -> dict:
                 else:
                     labels.append(label_to_id[ex["ner_tags"][w]] if data_args.label_all_tokens else -100)
                 prev = w
-            out.append({"input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i],
-                        "attention_mask": enc["attention_mask"][i], "labels": labels})
+            f = {"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i], "labels": labels}
+            if "token_type_ids" in enc:  # XLM-R style tokenizers have none
+                f["token_type_ids"] = enc["token_type_ids"][i]
+            out.append(f)
         return out
 
     def tokenize(examples: list[dict], batch_size: int = 1000) -> list[dict]:
@@ -216,9 +230,15 @@ def main(argv=None) -> dict:
     trainer = Trainer(model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                       data_collator=collator, processing_class=tokenizer)
 
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from lingshu.training.health import token_geometry
+
+    probe = [ex["text"] for ex in eval_examples[:32]]
+    geometry_start = token_geometry(model.base_model, tokenizer, probe)
     result = trainer.train()
     collator.count = False
     trainer.save_model()
+    geometry_end = token_geometry(model.base_model, tokenizer, probe)
 
     # ---- evaluation on dev: predictions -> per-character tags -> character spans
     t0 = time.perf_counter()
@@ -251,7 +271,6 @@ def main(argv=None) -> dict:
 
     # strict span F1 with lingshu's metric against the gold read by lingshu's reader (the same gold
     # lingshu is scored on, nested entities included)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from lingshu.data import read_documents
     from lingshu.schema import Document, Entity
     from lingshu.training.metrics import span_metrics
@@ -280,6 +299,8 @@ def main(argv=None) -> dict:
         "seqeval": seqeval_scores,
         "dev": span_report,
         "labels": label_list,
+        "token_geometry_start": geometry_start,  # lingshu.training.health, on the first 32 dev texts
+        "token_geometry_end": geometry_end,
     }
     out = Path(training_args.output_dir)
     out.mkdir(parents=True, exist_ok=True)

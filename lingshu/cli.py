@@ -170,6 +170,12 @@ def cmd_evaluate(a) -> int:
                    "records_skipped": res.report.records_skipped})
     print(f"\n{a.data}: {report['scheme']}\n")
     print(format_report(report, task))
+    from lingshu.training.health import prediction_warning
+
+    warning = prediction_warning(task, report)
+    if warning:
+        report["warning"] = warning
+        print(f"\nWARNING: {warning}", file=sys.stderr)
     if task == "ner" and report["decoder"] != "globalpointer":
         rep = seqeval_report(gold, pred, nlp.tokenizer)
         report["seqeval"] = {"scheme": "IOBES, strict mode (seqeval)", "report": rep}

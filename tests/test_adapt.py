@@ -76,3 +76,49 @@ def test_finetune_from_adapted_model(mlm_dir, cluener_subset, tmp_path):
     train_run(tmp_path, "tiny-bert", "ner-crf", *cluener_subset, steps=3, extra=[f"model.name_or_path={out}"])
     cfg = json.loads((tmp_path / "config.json").read_text())
     assert cfg["num_hidden_layers"] == 2 and cfg["lingshu"]["decoder"] == "crf"
+
+
+@pytest.mark.parametrize("arch", ["bert", "modernbert"])
+def test_sparse_mlm_loss_equals_full_forward(arch, bert_tok):
+    """The vocabulary projection at masked positions only gives the full forward's loss and argmax."""
+    import torch
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    from lingshu.modeling.backbone import special_token_ids
+    from lingshu.pretrain.mlm import sparse_mlm_forward
+
+    torch.manual_seed(0)
+    cfg = AutoConfig.for_model(arch, vocab_size=len(bert_tok), hidden_size=64, num_hidden_layers=2,
+                               num_attention_heads=2, intermediate_size=128, **special_token_ids(bert_tok))
+    model = AutoModelForMaskedLM.from_config(cfg).eval()
+    ids = torch.randint(1000, 5000, (3, 20))
+    labels = torch.full_like(ids, -100)
+    labels[:, 3:6] = ids[:, 3:6]
+    labels[1, 15] = ids[1, 15]
+    mask = torch.ones_like(ids)
+    mask[2, 12:] = 0
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=mask, labels=labels)
+        sparse = sparse_mlm_forward(model, {"input_ids": ids, "attention_mask": mask, "labels": labels})
+    assert torch.allclose(full.loss, sparse["loss"], atol=1e-5)
+    sel = labels != -100
+    assert torch.equal(sparse["logits"][sel], full.logits.argmax(-1)[sel])
+    assert (sparse["logits"][~sel] == -100).all()
+
+
+def test_mlm_head_on_an_encoder_only_checkpoint(tmp_path, bert_tok):
+    """An encoder without an MLM head gets one: decoder tied to the word embeddings, only the
+    transform and the bias new (and reported as such)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from lingshu.pretrain.mlm import load_mlm
+
+    enc = BertModel(BertConfig(vocab_size=len(bert_tok), hidden_size=64, num_hidden_layers=2,
+                               num_attention_heads=2, intermediate_size=128), add_pooling_layer=False)
+    enc.save_pretrained(tmp_path)
+    model = load_mlm(str(tmp_path))
+    assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+    assert torch.equal(model.get_input_embeddings().weight, enc.get_input_embeddings().weight)
+    assert model.lingshu_new_keys and all(k.startswith("cls.predictions.") for k in model.lingshu_new_keys)
+    assert not any("decoder.weight" in k for k in model.lingshu_new_keys)

@@ -113,3 +113,28 @@ def test_straddling_entity_found_by_merge():
     # a cut half with no partner is dropped, not emitted truncated
     merged = merge_window_spans([(w1, [(10, 19, "dis", 0.5)]), (w2, [])], 30, nested=True)
     assert merged == []
+
+
+@pytest.mark.parametrize("tokname", ["bert_tok", "xlmr_tok", "bpe_tok"])
+def test_dropping_lone_prefix_keeps_units_and_round_trip(tokname, request, shared):
+    """Leaving SentencePiece's lone `▁` out keeps every unit, its head piece and every entity."""
+    tok = request.getfixturevalue(tokname)
+    docs = read_documents(shared / "cluener" / "dev.json").documents[:300] + [tricky_doc()]
+    texts = [d.text for d in docs]
+    keep, drop = encode_texts(tok, texts), encode_texts(tok, texts, drop_lone_prefix=True)
+    for a, b in zip(keep, drop):
+        assert a.unit_char == b.unit_char
+        assert [a.input_ids[t] for t in a.unit_last] == [b.input_ids[t] for t in b.unit_last]
+    n_keep, n_drop = sum(len(e.input_ids) for e in keep), sum(len(e.input_ids) for e in drop)
+    if tokname == "xlmr_tok":
+        prefix = tok.convert_tokens_to_ids("\u2581")
+        assert sum(i == prefix for e in keep for i in e.input_ids) > 0.4 * n_keep
+        assert n_drop < 0.6 * n_keep  # ~1.84 -> ~1.0 tokens per character on CLUENER
+    else:
+        assert n_drop == n_keep  # WordPiece and BPE have no lone prefix piece
+    labels = LabelSet.from_documents(docs).labels
+    fz = Featurizer(tok, labels, "globalpointer", 48, 16, drop_lone_prefix=True)
+    feats, encs, wins, stats = fz.features(docs)
+    ws = [[(s, e, labels[t], None) for s, e, t in f["spans"]] for f in feats]
+    out = fz.to_documents(docs, encs, wins, ws, nested=True)
+    assert all({e.key for e in d.entities} == {e.key for e in o.entities} for d, o in zip(docs, out))

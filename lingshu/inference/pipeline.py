@@ -46,7 +46,8 @@ class NerPipeline:
     def make_featurizer(self, spec: dict, padding_free: bool):
         self.nested = spec["decoder"] == "globalpointer"
         return Featurizer(self.tokenizer, spec["labels"], spec["decoder"], spec.get("max_seq_length", 128),
-                          spec.get("stride", 32), padding_free=padding_free)
+                          spec.get("stride", 32), padding_free=padding_free,
+                          drop_lone_prefix=bool(spec.get("drop_lone_prefix", False)))
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | None = None, batch_size: int = 64):
@@ -121,7 +122,8 @@ class RePipeline(NerPipeline):
         from lingshu.text.re_features import ReFeaturizer
 
         return ReFeaturizer(self.tokenizer, spec["labels"], spec["patterns"], spec.get("max_seq_length", 256),
-                            spec.get("stride", 64), padding_free=padding_free, decoder=spec["decoder"])
+                            spec.get("stride", 64), padding_free=padding_free, decoder=spec["decoder"],
+                            drop_lone_prefix=bool(spec.get("drop_lone_prefix", False)))
 
     @property
     def patterns(self) -> list[tuple[str, str, str]]:

@@ -81,13 +81,52 @@ def pack_examples(examples: list[dict], max_length: int) -> list[dict]:
     return packed
 
 
+def mlm_head(model):
+    """The part of a masked-LM model after its encoder, as a function of hidden states, or None
+    when the architecture is not one we know (then the model's own full forward is used)."""
+    if hasattr(model, "cls") and hasattr(model.cls, "predictions"):  # BERT family
+        return model.cls
+    if hasattr(model, "head") and hasattr(model, "decoder"):  # ModernBERT
+        return lambda h: model.decoder(model.head(h))
+    if hasattr(model, "lm_head"):  # RoBERTa / XLM-R
+        return model.lm_head
+    return None
+
+
+def sparse_mlm_forward(model, inputs: dict) -> dict:
+    """Masked-LM loss with the vocabulary projection only at masked positions.
+
+    The full forward projects every token onto the vocabulary: (batch, length, vocab) logits,
+    which with a 250k-piece SentencePiece vocabulary costs more than the encoder itself. Only the
+    ~15% masked positions carry a label, so the head runs on those alone. Returns the loss and,
+    as `logits`, the predicted ids (-100 at unmasked positions) for masked-token accuracy.
+    """
+    labels = inputs["labels"]
+    head = mlm_head(model)
+    enc_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+    if head is None:
+        out = model(**inputs)
+        return {"loss": out.loss, "logits": out.logits.argmax(-1)}
+    hidden = model.base_model(**enc_inputs).last_hidden_state
+    sel = labels != -100
+    logits = head(hidden[sel]).float()
+    loss = torch.nn.functional.cross_entropy(logits, labels[sel]) if sel.any() else hidden.sum() * 0.0
+    preds = torch.full_like(labels, -100)
+    preds[sel] = logits.argmax(-1)
+    return {"loss": loss, "logits": preds}
+
+
 class MlmTrainer(Trainer):
-    """Adds perplexity next to the eval loss; optional LAMB optimizer."""
+    """Adds perplexity next to the eval loss; optional LAMB optimizer; the sparse MLM head."""
 
     def __init__(self, *args, optimizer_name: str = "adamw", eval_collator=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.optimizer_name = optimizer_name
         self.eval_collator = eval_collator  # () -> collator with a fixed seed: same masks at every evaluation
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        out = sparse_mlm_forward(model, inputs)
+        return (out["loss"], out) if return_outputs else out["loss"]
 
     def get_eval_dataloader(self, eval_dataset=None):
         if self.eval_collator is None:
@@ -123,8 +162,40 @@ class MlmTrainer(Trainer):
         return super().create_optimizer(model)
 
 
+def load_mlm(name_or_path: str, attn: str | None = None):
+    """A masked-LM model from a checkpoint, with a report of what is new.
+
+    An encoder-only checkpoint (an embedding model such as multilingual-e5, a lingshu encoder)
+    has no MLM head: the decoder is tied to the word embeddings, so only the head's transform and
+    output bias are new; they are listed as such. Anything else missing from the encoder is shouted.
+    """
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model, info = AutoModelForMaskedLM.from_pretrained(
+            name_or_path, output_loading_info=True, **({"attn_implementation": attn} if attn else {}))
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    prefix = model.base_model_prefix + "."
+    missing = sorted(info.get("missing_keys", []))
+    head_new = [k for k in missing if not k.startswith(prefix)]
+    enc_missing = [k for k in missing if k.startswith(prefix) and ".pooler." not in k]
+    tied = model.get_output_embeddings() is not None and (
+        model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr())
+    log.info("MLM head: %d new weights (randomly initialised)%s; decoder %s", len(head_new),
+             f": {', '.join(head_new)}" if head_new else "",
+             "tied to the word embeddings" if tied else "not tied")
+    if enc_missing:
+        log.warning("!!! ENCODER WEIGHTS MISSING FROM THE CHECKPOINT (randomly initialised): %d: %s",
+                    len(enc_missing), ", ".join(enc_missing[:8]))
+    model.lingshu_new_keys = head_new
+    return model
+
+
 def masked_accuracy(eval_pred) -> dict[str, float]:
-    preds, labels = eval_pred.predictions, eval_pred.label_ids
+    preds, labels = eval_pred.predictions, eval_pred.label_ids  # predicted ids (sparse_mlm_forward)
     keep = labels != -100
     return {"masked_accuracy": float((preds[keep] == labels[keep]).mean()) if keep.any() else 0.0}
 
@@ -148,7 +219,7 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
     attn = mc.get("attn_implementation") or None
     if mc.name_or_path:
         tok = load_tokenizer(mc.tokenizer or mc.name_or_path)
-        model = AutoModelForMaskedLM.from_pretrained(mc.name_or_path, **({"attn_implementation": attn} if attn else {}))
+        model = load_mlm(mc.name_or_path, attn)
         log.info("continuing MLM training of %s (%.1fM parameters)", mc.name_or_path, model.num_parameters() / 1e6)
     else:
         tok = load_tokenizer(mc.tokenizer) if mc.tokenizer else build_char_tokenizer(train_lines, run_dir / "char_vocab")
@@ -195,7 +266,6 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
     trainer = MlmTrainer(
         model=model, args=args, train_dataset=train, eval_dataset=held or None, data_collator=collator,
         compute_metrics=masked_accuracy if held else None,
-        preprocess_logits_for_metrics=(lambda logits, labels: logits.argmax(-1)) if held else None,
         callbacks=[JsonlMetricsLogger(run_dir / "metrics.jsonl")], optimizer_name=str(cfg.optimizer),
         eval_collator=lambda: make_collator(int(tc.seed) + 1))
     resume = True if tc.resume in (True, "true", "True", "last") else (tc.resume or None)

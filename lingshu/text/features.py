@@ -48,8 +48,9 @@ class Featurizer:
     """Turns documents into windows of features for one tokenizer and one label set."""
 
     def __init__(self, tokenizer, labels: list[str], decoder: str, max_seq_length: int = 128, stride: int = 32,
-                 padding_free: bool = False):
+                 padding_free: bool = False, drop_lone_prefix: bool = False):
         self.tok = tokenizer
+        self.drop_lone_prefix = drop_lone_prefix  # see lingshu.text.align.encode_texts
         self.labels = list(labels)
         self.decoder = decoder
         self.max_seq_length = max_seq_length
@@ -62,7 +63,7 @@ class Featurizer:
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     def encode(self, docs: list[Document]) -> list[EncodedText]:
-        return encode_texts(self.tok, [d.text for d in docs])
+        return encode_texts(self.tok, [d.text for d in docs], drop_lone_prefix=self.drop_lone_prefix)
 
     def windows(self, encs: list[EncodedText]) -> list[Window]:
         body = self.max_seq_length - 2

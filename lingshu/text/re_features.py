@@ -73,8 +73,9 @@ class ReFeaturizer(Featurizer):
     """Windows with mentions, their types and labelled mention pairs, for one schema."""
 
     def __init__(self, tokenizer, types: list[str], patterns: list, max_seq_length: int = 256, stride: int = 64,
-                 padding_free: bool = False, max_pairs: int = 512, seed: int = 0, decoder: str = "span-type-pattern"):
-        super().__init__(tokenizer, types, "globalpointer", max_seq_length, stride, padding_free)
+                 padding_free: bool = False, max_pairs: int = 512, seed: int = 0, decoder: str = "span-type-pattern",
+                 drop_lone_prefix: bool = False):
+        super().__init__(tokenizer, types, "globalpointer", max_seq_length, stride, padding_free, drop_lone_prefix)
         self.re_decoder = decoder  # "span-type-pattern" (three heads) or "gplinker" (token-pair heads)
         self.patterns = [tuple(p) for p in patterns]
         self.pattern_index = {p: k for k, p in enumerate(self.patterns)}

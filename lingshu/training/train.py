@@ -59,6 +59,29 @@ class TaskTrainer(Trainer):
         self.reports: dict[int, dict] = {}  # global step -> dev report
         self.tokens_seen = 0  # real (non-pad) tokens trained on, this process
         self.eval_seconds = 0.0  # time spent evaluating inside train()
+        # a fixed probe of dev (else train) texts for the token-collapse check (lingshu.training.health)
+        self.probe_texts: list[str] = []
+        self.geometry_start: dict | None = None
+        self.health_warnings: list[str] = []
+
+    def check_health(self, report: dict | None = None) -> dict:
+        """Token geometry now (and at the start, the first time); warnings logged and kept."""
+        from lingshu.training.health import collapse_warning, prediction_warning, token_geometry
+
+        if not self.probe_texts:
+            return {}
+        geo = token_geometry(self.model.backbone, self.tok, self.probe_texts)
+        if self.geometry_start is None:
+            self.geometry_start = geo
+            log.info("encoder token vectors at the start: mean pairwise cosine %.4f, per-dimension std %.4f",
+                     geo["token_cosine"], geo["token_std"])
+            return geo
+        for w in (collapse_warning(geo, self.geometry_start, self.state.global_step),
+                  prediction_warning(self.task, report) if report else None):
+            if w and w not in self.health_warnings:
+                self.health_warnings.append(w)
+                log.warning(w)
+        return geo
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         mask = inputs.get("attention_mask")
@@ -97,6 +120,7 @@ class TaskTrainer(Trainer):
         report = task_metrics(self.task, self.dev_docs, preds)
         self.last_report = report
         self.reports[self.state.global_step] = report
+        geo = self.check_health(report)
         self.eval_seconds += time.perf_counter() - t0
         m = report["micro"]
         if self.task == "pair":
@@ -108,6 +132,7 @@ class TaskTrainer(Trainer):
             if self.task == "re":
                 metrics[f"{metric_key_prefix}_f1_typed"] = report["micro_typed"]["f1"]
                 metrics[f"{metric_key_prefix}_mention_f1"] = report["mentions"]["f1"]
+        metrics.update({f"{metric_key_prefix}_{k}": v for k, v in geo.items()})
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
@@ -141,6 +166,16 @@ def _bf16(setting, device_type: str) -> bool:
     if device_type == "cuda":
         return torch.cuda.is_bf16_supported()
     return cpu_has_fast_bf16()
+
+
+def head_lr_multiplier(cfg: DictConfig) -> float:
+    """trainer.head_lr_multiplier when set, else the model's: 10 for from-scratch encoders (a fresh
+    GlobalPointer head otherwise predicts nothing), 1 for pretrained ones (at 10, fine-tuning
+    multilingual-e5-small at 2e-4 kept its token vectors collapsed and predicted nothing)."""
+    v = cfg.trainer.get("head_lr_multiplier")
+    if v is None:
+        v = cfg.model.get("head_lr_multiplier")
+    return float(v if v is not None else 1.0)
 
 
 def seq_lengths(cfg: DictConfig) -> tuple[int, int]:
@@ -213,6 +248,9 @@ def build_model(cfg: DictConfig, labels, train_texts: list[str], out_dir: Path):
         **(labels if isinstance(labels, dict) else {"labels": list(labels)}),
         "max_seq_length": max_len,
         "stride": stride,
+        # new models leave SentencePiece's lone `▁` out of char-by-char input (lingshu.text.align);
+        # a directory without this key was trained with it and is fed as it was trained
+        "drop_lone_prefix": bool(cfg.model.get("drop_lone_prefix", True)),
         **{k: cfg.task[k] for k in TASK_OPTIONS if cfg.task.get(k) is not None},
     }
     if mc.name_or_path:
@@ -260,9 +298,10 @@ def make_featurizer(model, tok, cfg: DictConfig):
 
         return ReFeaturizer(tok, spec["labels"], spec["patterns"], spec["max_seq_length"], spec["stride"],
                             padding_free=padding_free, max_pairs=int(cfg.task.get("max_pairs", 512)),
-                            seed=int(cfg.trainer.seed), decoder=spec["decoder"])
+                            seed=int(cfg.trainer.seed), decoder=spec["decoder"],
+                            drop_lone_prefix=bool(spec.get("drop_lone_prefix", False)))
     return Featurizer(tok, spec["labels"], spec["decoder"], spec["max_seq_length"], spec["stride"],
-                      padding_free=padding_free)
+                      padding_free=padding_free, drop_lone_prefix=bool(spec.get("drop_lone_prefix", False)))
 
 
 def run(cfg: DictConfig, run_dir: str | Path) -> dict:
@@ -295,6 +334,9 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     out = featurizer.features(train_docs)
     train_feats, stats = out[0], out[-1]  # NER/RE also return encodings and windows
     log.info("train: %s", stats.summary())
+    if tc.get("init_priors", True):
+        for k, v in model.init_priors(train_feats).items():
+            log.info("%s starts at the training data's %s", k, v)
 
     lr = tc.learning_rate if tc.learning_rate is not None else cfg.model.learning_rate
     eval_every = str(tc.eval_every)
@@ -345,8 +387,11 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         model=model, args=args, train_dataset=train_feats, data_collator=featurizer.collate,
         eval_dataset=dev_docs or None,  # only for Trainer's checks: evaluate() decodes dev_docs itself
         dev_docs=dev_docs, tokenizer=tok, task=task, callbacks=callbacks,
-        head_lr_multiplier=float(tc.head_lr_multiplier),
+        head_lr_multiplier=head_lr_multiplier(cfg),
     )
+    probe_docs = (dev_docs or train_docs)[:32]
+    trainer.probe_texts = [d.text for d in probe_docs]
+    trainer.check_health()  # the untrained encoder's token geometry, the reference for later checks
     resume = tc.resume
     if resume in (True, "true", "True", "last"):
         resume = True
@@ -381,6 +426,8 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
                        if device_type == "cuda" else None,
                        "train_windows": len(train_feats),
                        "train_tokens_one_pass": sum(len(f["input_ids"]) for f in train_feats)}
+        train_stats["token_geometry_start"] = trainer.geometry_start
+        train_stats["warnings"] = trainer.health_warnings
         (run_dir / "train_summary.json").write_text(json.dumps({**train_stats, "dev": report}, indent=2,
                                                                ensure_ascii=False), encoding="utf-8")
         OmegaConf.save(cfg, run_dir / "lingshu_config.yaml", resolve=True)
@@ -392,5 +439,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
                 shutil.rmtree(ck, ignore_errors=True)
         if report:
             print("\nDev set, " + report["scheme"] + ":\n" + format_report(report, task))
+        for w in trainer.health_warnings:
+            print(f"\nWARNING: {w}")
         print(f"\nSaved model to {run_dir}" + (f" (curves: {', '.join(p.name for p in plots)})" if plots else ""))
     return report
