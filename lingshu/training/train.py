@@ -63,6 +63,7 @@ class TaskTrainer(Trainer):
         self.probe_texts: list[str] = []
         self.geometry_start: dict | None = None
         self.health_warnings: list[str] = []
+        self.health_current: list[str] = []
 
     def check_health(self, report: dict | None = None) -> dict:
         """Token geometry now (and at the start, the first time); warnings logged and kept."""
@@ -76,11 +77,12 @@ class TaskTrainer(Trainer):
             log.info("encoder token vectors at the start: mean pairwise cosine %.4f, per-dimension std %.4f",
                      geo["token_cosine"], geo["token_std"])
             return geo
-        for w in (collapse_warning(geo, self.geometry_start, self.state.global_step),
-                  prediction_warning(self.task, report) if report else None):
-            if w and w not in self.health_warnings:
-                self.health_warnings.append(w)
-                log.warning(w)
+        now = [w for w in (collapse_warning(geo, self.geometry_start, self.state.global_step),
+                           prediction_warning(self.task, report) if report else None) if w]
+        for w in now:
+            log.warning(w)
+        self.health_warnings += now
+        self.health_current = now  # what the latest check found (earlier problems may have passed)
         return geo
 
     def training_step(self, model, inputs, num_items_in_batch=None):
@@ -427,7 +429,8 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
                        "train_windows": len(train_feats),
                        "train_tokens_one_pass": sum(len(f["input_ids"]) for f in train_feats)}
         train_stats["token_geometry_start"] = trainer.geometry_start
-        train_stats["warnings"] = trainer.health_warnings
+        train_stats["warnings"] = trainer.health_warnings  # every warning, with its step
+        train_stats["warnings_at_end"] = trainer.health_current
         (run_dir / "train_summary.json").write_text(json.dumps({**train_stats, "dev": report}, indent=2,
                                                                ensure_ascii=False), encoding="utf-8")
         OmegaConf.save(cfg, run_dir / "lingshu_config.yaml", resolve=True)
@@ -439,7 +442,10 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
                 shutil.rmtree(ck, ignore_errors=True)
         if report:
             print("\nDev set, " + report["scheme"] + ":\n" + format_report(report, task))
-        for w in trainer.health_warnings:
+        for w in trainer.health_current:
             print(f"\nWARNING: {w}")
+        passed = [w for w in trainer.health_warnings if w not in trainer.health_current]
+        if passed:
+            print(f"\n(earlier in training, since recovered: {' / '.join(passed)})")
         print(f"\nSaved model to {run_dir}" + (f" (curves: {', '.join(p.name for p in plots)})" if plots else ""))
     return report
