@@ -124,3 +124,18 @@ def test_real_weights_encoder_does_not_collapse(priors, collapses, cluener_subse
     recs = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     cos = [r["eval_token_cosine"] for r in recs if "eval_token_cosine" in r][-1]
     assert (cos > 0.99) == collapses, cos
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (["task=ner-crf", "model=pretrained"], 1.0),          # tag head on a pretrained encoder
+    (["task=pair", "model=pretrained"], 1.0),
+    (["task=ner-globalpointer", "model=pretrained"], 10.0),  # span heads: 10x everywhere
+    (["task=re", "model=pretrained"], 10.0),
+    (["task=ner-crf", "model=tiny-bert"], 10.0),           # from scratch
+    (["task=ner-globalpointer", "model=pretrained", "trainer.head_lr_multiplier=3"], 3.0),
+])
+def test_head_lr_multiplier_defaults(overrides, expected):
+    from lingshu.config import compose
+    from lingshu.training.train import head_lr_multiplier
+
+    assert head_lr_multiplier(compose(overrides + ["model.name_or_path=some/dir"])) == expected

@@ -171,13 +171,17 @@ def _bf16(setting, device_type: str) -> bool:
 
 
 def head_lr_multiplier(cfg: DictConfig) -> float:
-    """trainer.head_lr_multiplier when set, else the model's: 10 for from-scratch encoders (a fresh
-    GlobalPointer head otherwise predicts nothing), 1 for pretrained ones (at 10, fine-tuning
-    multilingual-e5-small at 2e-4 kept its token vectors collapsed and predicted nothing)."""
-    v = cfg.trainer.get("head_lr_multiplier")
-    if v is None:
-        v = cfg.model.get("head_lr_multiplier")
-    return float(v if v is not None else 1.0)
+    """trainer.head_lr_multiplier when set, else the task's, else the model's.
+
+    Span heads (GlobalPointer: ner-globalpointer, re, re-gplinker) take 10 everywhere: a fresh
+    bilinear span head barely moves at an encoder's rate, on a random encoder and on a pretrained
+    one. Tag heads and pair classifiers take the model's: 10 from scratch, 1 pretrained (on
+    multilingual-e5-small the CRF scored 0.4294 at 1x; benchmarks/RESULTS.md)."""
+    for v in (cfg.trainer.get("head_lr_multiplier"), cfg.task.get("head_lr_multiplier"),
+              cfg.model.get("head_lr_multiplier")):
+        if v is not None:
+            return float(v)
+    return 1.0
 
 
 def seq_lengths(cfg: DictConfig) -> tuple[int, int]:
