@@ -54,8 +54,9 @@ class Relation:
     string in ``Entity.text``. Such triples still count in evaluation, which compares strings
     (`key`), as the CMeIE leaderboard does.
 
-    Equality and hashing use both arguments' spans, types and strings, the predicate and
-    ``combined``; ``score`` is ignored (a predicted triple equals its gold twin).
+    Equality and hashing use both arguments' spans, types and strings and the predicate;
+    ``combined`` (a CMeIE annotation flag no model predicts) and ``score`` are ignored, so a
+    predicted triple equals its gold twin.
 
     Attributes:
         subject: the subject mention.
@@ -88,7 +89,7 @@ class Relation:
 
     def _ident(self) -> tuple:
         s, o = self.subject, self.object
-        return (s.start, s.end, s.type, s.text, self.predicate, o.start, o.end, o.type, o.text, self.combined)
+        return (s.start, s.end, s.type, s.text, self.predicate, o.start, o.end, o.type, o.text)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Relation):

@@ -90,6 +90,8 @@ def test_cmeie_shared_round_trip_nested(shared, cmeie, tmp_path, name, records):
     assert back.report.format == "cmeie" and back.report.ok and not back.report.warnings
     assert _triples(back.documents) == raw
     assert [d.relations for d in back.documents] == [d.relations for d in res.documents]  # same places
+    assert ([[r.combined for r in d.relations] for d in back.documents]
+            == [[r.combined for r in d.relations] for d in res.documents])  # the flag survives the trip
 
 
 def test_cmeie_flattened_layout_round_trip(shared, cmeie, tmp_path):
@@ -313,7 +315,10 @@ def test_document_and_relation_vocabulary():
     r = Relation(a, "p", b, combined=True, score=0.5)
     assert r.key == ("a", "p", "zz") and r.typed_key == ("a", "x", "p", "zz", "y")
     assert r == Relation(a, "p", b, combined=True)  # score not compared
-    assert r != Relation(a, "p", b, combined=False)
+    # nor `combined`: a predicted triple (combined unknown) equals its gold twin, in sets too
+    assert r == Relation(a, "p", b, combined=False) == Relation(a, "p", b)
+    assert {Relation(a, "p", b)} & {Relation(a, "p", b, combined=False)} == {Relation(a, "p", b)}
+    assert r != Relation(a, "q", b) and r != Relation(b, "p", a)
     # unlocated arguments with different strings are different triples
     assert Relation(a, "p", Entity(-1, -1, "y", "q")) != Relation(a, "p", Entity(-1, -1, "y", "w"))
     assert len({r, Relation(a, "p", b, combined=True)}) == 1
