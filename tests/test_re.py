@@ -41,6 +41,19 @@ def _tiny_re_model(bert_tok, patterns=PATTERNS, max_len=64):
     return LingshuModel(cfg).eval()
 
 
+def test_every_head_module_starts_at_the_initializer_range(bert_tok):
+    """Linear and embedding modules of the heads start at N(0, initializer_range), as the encoder's
+    do; an embedding left at PyTorch's N(0, 1) adds vectors ~50x larger than the features it is
+    added to (the pattern head's distance buckets)."""
+    model = _tiny_re_model(bert_tok)
+    std = model.config.initializer_range
+    for name, mod in model.named_modules():
+        if name.startswith("backbone") or not isinstance(mod, (torch.nn.Linear, torch.nn.Embedding)):
+            continue
+        w = mod.weight.detach()
+        assert abs(float(w.std()) - std) < 0.5 * std, (name, float(w.std()))
+
+
 def test_model_never_emits_a_triple_outside_the_schema(bert_tok):
     """Hand-set head weights: every span is a mention, every mention is 症状, and every pair
     scores every pattern at probability ~1. Only patterns whose types agree may come out, and

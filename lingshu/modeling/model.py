@@ -94,10 +94,16 @@ class LingshuModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         std = getattr(self.config, "initializer_range", 0.02)
+        # only the heads' modules come here: the encoder (a PreTrainedModel) is initialised by its
+        # own class, or keeps the checkpoint's weights
         if isinstance(module, nn.Linear):
             module.weight.data.normal_(0.0, std)
             if module.bias is not None:
                 module.bias.data.zero_()
+        elif isinstance(module, nn.Embedding):  # the relation head's distance buckets
+            module.weight.data.normal_(0.0, std)
+            if module.padding_idx is not None:
+                module.weight.data[module.padding_idx].zero_()
 
     @torch.no_grad()
     def init_priors(self, features: list[dict]) -> dict:
