@@ -146,6 +146,11 @@ def _task(nlp) -> str:
     return nlp.model.config.lingshu.get("task", "ner")
 
 
+# the layouts that can hold what a task predicts, its default first (text input, or an input
+# layout that cannot hold the output: a CMeIE file given to an NER model holds no entities)
+OUTPUT_LAYOUTS = {"ner": ("spans", "cluener", "cmeee", "conll"), "re": ("cmeie",), "pair": ("pair",)}
+
+
 def cmd_evaluate(a) -> int:
     import lingshu
     from lingshu.data import read_documents
@@ -194,14 +199,18 @@ def cmd_predict(a) -> int:
     from lingshu.data.validate import AnyLabel
 
     nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size)
+    task = _task(nlp)
+    holds = OUTPUT_LAYOUTS[task]
+    if a.output_format and a.output_format not in holds:
+        print(f"error: a {task} model's predictions cannot be written as {a.output_format!r} (it would lose them); "
+              f"choose --output-format from: {', '.join(holds)}", file=sys.stderr)
+        return 2
     fmt = a.format or detect_format(a.input)
     # prediction ignores gold labels: a pair record labelled "NA" is predicted, not skipped
     res = read_documents(a.input, format=fmt, labels=AnyLabel() if fmt == "pair" else None)
     print(res.report.summary().splitlines()[0], file=sys.stderr)
-    task = _task(nlp)
     pred = nlp.predict(res.documents, progress=True)
-    text_layout = {"ner": "spans", "re": "cmeie", "pair": "pair"}[task]
-    out_fmt = a.output_format or (text_layout if fmt == "text" or task == "re" else fmt)
+    out_fmt = a.output_format or (fmt if fmt in holds else holds[0])
     write_documents(pred, a.output, out_fmt)
     if task == "re":
         what = f"{sum(len(d.relations) for d in pred)} triples"
@@ -300,8 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("input", help="text file (one text a line) or an annotated file in any layout lingshu reads")
     pr.add_argument("-o", "--output", required=True, help="output file")
     pr.add_argument("--output-format", default=None,
-                    help="layout of the output (default: the input's layout; RE: cmeie, the CBLUE submission "
-                         "layout; text input: spans for NER)")
+                    help="layout of the output (default: the input's layout when it can hold the predictions, "
+                         "else NER: spans, RE: cmeie (the CBLUE submission layout), pair: pair)")
     model_opts(pr)
 
     d = sub.add_parser("data", help="check and describe data files")

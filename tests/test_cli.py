@@ -57,6 +57,27 @@ def test_predict_text_and_same_layout(crf_model, cluener_subset, tmp_path):
                 assert first["text"][s:e + 1] == ent
 
 
+def test_predict_never_writes_a_layout_that_loses_the_predictions(crf_model, tmp_path, capsys):
+    """An NER model given a CMeIE-layout file (which holds triples, not entities): the default
+    output is one that holds entities, and asking for CMeIE is refused before anything is written."""
+    run_dir, _ = crf_model
+    src = tmp_path / "in.jsonl"
+    texts = ["北京大学的张三在上海市工作。", "李四去了广州市。"]
+    src.write_text("".join(json.dumps({"text": t, "spo_list": []}, ensure_ascii=False) + "\n" for t in texts),
+                   encoding="utf-8")
+    nlp = lingshu.load(str(run_dir), device="cpu")
+    want = [[(e.start, e.end, e.type) for e in nlp(t).entities] for t in texts]
+    assert any(want), "the model must predict something for this test to mean anything"
+    out = tmp_path / "pred.jsonl"
+    assert main(["predict", str(run_dir), str(src), "-o", str(out), "--device", "cpu"]) == 0
+    recs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [[(e["start"], e["end"], e["type"]) for e in r["entities"]] for r in recs] == want
+    assert "(spans layout)" in capsys.readouterr().out
+    refused = tmp_path / "refused.jsonl"
+    assert main(["predict", str(run_dir), str(src), "-o", str(refused), "--output-format", "cmeie"]) == 2
+    assert "cannot be written as 'cmeie'" in capsys.readouterr().err and not refused.exists()
+
+
 def test_data_commands(shared, tmp_path, capsys):
     assert main(["data", "stats", str(shared / "cluener" / "dev.json")]) == 0
     assert "address" in capsys.readouterr().out
