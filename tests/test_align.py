@@ -138,3 +138,21 @@ def test_dropping_lone_prefix_keeps_units_and_round_trip(tokname, request, share
     ws = [[(s, e, labels[t], None) for s, e, t in f["spans"]] for f in feats]
     out = fz.to_documents(docs, encs, wins, ws, nested=True)
     assert all({e.key for e in d.entities} == {e.key for e in o.entities} for d, o in zip(docs, out))
+
+
+@pytest.mark.parametrize("decoder", ["crf", "globalpointer"])
+def test_entities_outside_the_labels_are_counted_not_silently_dropped(bert_tok, decoder):
+    """task.labels narrower than the data: the other types' entities are trained as not-an-entity,
+    and the stats say how many of each type."""
+    docs = [Document("张三在北京工作。", [Entity(0, 2, "name", "张三"), Entity(3, 5, "address", "北京")]),
+            Document("李四去了上海。", [Entity(0, 2, "name", "李四"), Entity(4, 6, "address", "上海")]),
+            Document("王五是医生。", [Entity(0, 2, "name", "王五")])]
+    fz = Featurizer(bert_tok, ["address"], decoder, 32, 8)
+    feats, _, _, stats = fz.features(docs)
+    assert stats.outside_labels == {"name": 3}
+    assert "3 of types outside the model's labels" in stats.summary() and "name 3" in stats.summary()
+    if decoder == "globalpointer":
+        assert [len(f["spans"]) for f in feats] == [1, 1, 0]
+    else:
+        assert sum(t != fz.tag_index["O"] for f in feats for t in f["labels"]) == 4  # B/I of 北京, 上海 only
+    assert Featurizer(bert_tok, ["address", "name"], decoder, 32, 8).features(docs)[3].outside_labels == {}

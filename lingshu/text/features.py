@@ -33,6 +33,9 @@ class FeatureStats:
     unrepresentable: list[tuple[int, Entity]] = field(default_factory=list)  # (doc index, entity)
     nested_dropped: int = 0  # BIOS only: overlapping entities tags cannot express
     clipped: int = 0  # entities cut by a window edge in training windows
+    # gold entities of a type outside the model's labels (task.labels narrower than the data):
+    # trained as `O` (tags) or as no span (GlobalPointer), counted per type
+    outside_labels: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         s = (f"{self.documents} documents -> {self.windows} windows, {self.entities} entities; "
@@ -41,6 +44,10 @@ class FeatureStats:
             s += f", {self.nested_dropped} nested entities dropped by the BIOS tag scheme"
         if self.clipped:
             s += f", {self.clipped} clipped at window edges"
+        if self.outside_labels:
+            by_type = ", ".join(f"{t} {n}" for t, n in sorted(self.outside_labels.items(), key=lambda x: -x[1]))
+            s += (f", {sum(self.outside_labels.values())} of types outside the model's labels, trained as "
+                  f"not-an-entity ({by_type})")
         return s
 
 
@@ -85,6 +92,9 @@ class Featurizer:
         for i, (d, e) in enumerate(zip(docs, encs)):
             spans, lost = entities_to_units(d.entities, e) if with_labels else ([], [])
             stats.entities += len(d.entities) if with_labels else 0
+            for x in d.entities if with_labels else ():
+                if x.type not in self.type_index:
+                    stats.outside_labels[x.type] = stats.outside_labels.get(x.type, 0) + 1
             stats.unrepresentable += [(i, x) for x in lost]
             if with_labels and self.decoder != "globalpointer":  # counted per text, not per window
                 stats.nested_dropped += len(spans_to_bios(e.n_units, [x for x in spans if x[2] in self.type_index])[1])

@@ -340,6 +340,10 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     out = featurizer.features(train_docs)
     train_feats, stats = out[0], out[-1]  # NER/RE also return encodings and windows
     log.info("train: %s", stats.summary())
+    outside = getattr(stats, "outside_labels", None)
+    if outside:
+        log.warning("%s: %d gold entities have a type outside task.labels and are trained as not-an-entity: %s",
+                    cfg.data.train, sum(outside.values()), dict(sorted(outside.items(), key=lambda x: -x[1])))
     if tc.get("init_priors", True):
         for k, v in model.init_priors(train_feats).items():
             log.info("%s starts at the training data's %s", k, v)
@@ -432,6 +436,8 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
                        if device_type == "cuda" else None,
                        "train_windows": len(train_feats),
                        "train_tokens_one_pass": sum(len(f["input_ids"]) for f in train_feats)}
+        if outside:
+            train_stats["train_entities_outside_labels"] = outside
         train_stats["token_geometry_start"] = trainer.geometry_start
         train_stats["warnings"] = trainer.health_warnings  # every warning, with its step
         train_stats["warnings_at_end"] = trainer.health_current
