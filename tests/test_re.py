@@ -329,3 +329,41 @@ def test_data_validate_counts_triples_outside_a_schema(shared, tmp_path, capsys)
     out = capsys.readouterr().out
     assert f"{inside:,} of {n:,} triples fit its patterns; {n - inside:,} do not" in out
     assert main(["data", "validate", str(dev), "--schema", str(schema), "--strict"]) == 1
+
+
+def test_negative_pairs_are_drawn_again_every_epoch(bert_tok):
+    """With more negatives than `max_pairs` allows, each epoch trains on another draw of them
+    (the positives always stay); a draw depends only on (seed, epoch, window), so a resumed run
+    repeats the uninterrupted one's, and the epoch comes from the trainer state."""
+    from types import SimpleNamespace
+
+    from lingshu.text.re_features import ReFeaturizer
+    from lingshu.training.callbacks import EpochSetter
+
+    text = "糖尿病患者出现多饮多尿乏力消瘦，可用二甲双胍。"
+    doc = _doc(text, [("糖尿病", "疾病", "临床表现", "多饮", "症状"), ("糖尿病", "疾病", "临床表现", "多尿", "症状"),
+                      ("糖尿病", "疾病", "临床表现", "乏力", "症状"), ("糖尿病", "疾病", "临床表现", "消瘦", "症状"),
+                      ("糖尿病", "疾病", "药物治疗", "二甲双胍", "药物")])
+    fz = ReFeaturizer(bert_tok, ["疾病", "症状", "药物"], PATTERNS, max_seq_length=64, stride=8, max_pairs=8, seed=3)
+    feats, _, _, st = fz.features([doc])
+    assert st.negatives_dropped > 0 and len(feats) == 1
+    ds = fz.train_dataset(feats)
+    draws = []
+    for epoch in range(4):
+        ds.set_epoch(epoch)
+        f = ds[0]
+        assert len(f["pairs"]) == 8
+        pos = [p for p, ks in zip(f["pairs"], f["pair_labels"]) if ks]
+        assert len(pos) == 5  # every positive, every epoch
+        draws.append(frozenset(p for p, ks in zip(f["pairs"], f["pair_labels"]) if not ks))
+    assert len(set(draws)) > 1  # the negatives change between epochs
+    assert draws[0] == frozenset(p for p, ks in zip(feats[0]["pairs"], feats[0]["pair_labels"]) if not ks)
+    again = fz.train_dataset(fz.features([doc])[0])
+    again.set_epoch(2)
+    assert frozenset(p for p, ks in zip(again[0]["pairs"], again[0]["pair_labels"]) if not ks) == draws[2]
+    cb = EpochSetter(again)
+    for state_epoch, want in ((0.0, 0), (1.0, 1), (1.5, 1), (2.99999999, 3)):
+        cb.on_epoch_begin(None, SimpleNamespace(epoch=state_epoch), None)
+        assert again.epoch == want
+    batch = fz.collate([ds[0]])
+    assert batch["pairs"].shape[1] == 8 and int(batch["pair_labels"].sum()) == 5

@@ -14,7 +14,8 @@ Supervision of the three-head model, per text:
   pairs of the same two strings are left out of training: the metric compares strings, so one
   occurrence pair found is enough, and calling the others "no relation" would contradict it. All
   remaining ordered pairs of mentions in a window are negatives (at most `max_pairs` per window;
-  negatives are sampled, with a fixed seed, beyond that).
+  beyond that the negatives are sampled, again every epoch: `NegativeResampler`, seeded by the
+  run's seed, the epoch and the window, so a resumed run draws what the uninterrupted one did).
 
 Windows: a text longer than `max_seq_length` is cut into windows overlapping by `stride` units
 (lingshu.text.align.make_windows). A pair is classified only inside a window that holds both
@@ -67,6 +68,37 @@ class ReFeatureStats:
         if self.negatives_dropped:
             s += f"; {self.negatives_dropped} negative pairs sampled away (task.max_pairs)"
         return s
+
+
+def sample_negatives(pool: list, room: int, seed: int, epoch: int, index: int) -> list:
+    """`room` of the window's negative pairs, drawn from a generator seeded by (seed, epoch, window)."""
+    if len(pool) <= room:
+        return list(pool)
+    rng = random.Random(f"{seed}/{epoch}/{index}")
+    return sorted(rng.sample(pool, room))
+
+
+class NegativeResampler(torch.utils.data.Dataset):
+    """Training windows whose negative pairs are drawn again every epoch (`set_epoch`, called by
+    `lingshu.training.callbacks.EpochSetter`), from all of the window's negatives."""
+
+    def __init__(self, feats: list[dict], max_pairs: int, seed: int):
+        self.feats, self.max_pairs, self.seed, self.epoch = feats, max_pairs, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.feats)
+
+    def __getitem__(self, i: int) -> dict:
+        f = self.feats[i]
+        pool = f.get("negative_pool")
+        if pool is None or len(pool) <= max(self.max_pairs - f["positives"], 0):
+            return f
+        neg = sample_negatives(pool, max(self.max_pairs - f["positives"], 0), self.seed, self.epoch, i)
+        pos = f["pairs"][: f["positives"]]
+        return {**f, "pairs": pos + neg, "pair_labels": f["pair_labels"][: f["positives"]] + [[] for _ in neg]}
 
 
 class ReFeaturizer(Featurizer):
@@ -134,7 +166,6 @@ class ReFeaturizer(Featurizer):
         st = ReFeatureStats(documents=len(docs), windows=len(wins))
         labels = [self._doc_labels(d, e, st) if with_labels else None for d, e in zip(docs, encs)]
         seen: dict[int, set] = {}  # doc -> positive pairs that fell whole in some window
-        rng = random.Random(self.seed)
         feats = []
         for w in wins:
             f = self.window_inputs(encs[w.doc_index], w)
@@ -160,14 +191,16 @@ class ReFeaturizer(Featurizer):
                         else:
                             neg.append((index[a], index[b], []))
                 room = max(self.max_pairs - len(pos), 0)
-                if len(neg) > room:
-                    st.negatives_dropped += len(neg) - room
-                    neg = rng.sample(neg, room)
+                pool = [(i, j) for i, j, _ in neg]
+                if len(pool) > room:
+                    st.negatives_dropped += len(pool) - room
+                    f["negative_pool"], f["positives"] = pool, len(pos)  # NegativeResampler draws again per epoch
+                    pool = sample_negatives(pool, room, self.seed, 0, len(feats))  # epoch 0's draw
                 st.mentions += len(local)  # per window: overlapping windows count a mention twice
                 st.positive_pairs += len(pos)
-                st.negative_pairs += len(neg)
-                f["pairs"] = [(i, j) for i, j, _ in pos + neg]
-                f["pair_labels"] = [ks for _, _, ks in pos + neg]
+                st.negative_pairs += len(pool)
+                f["pairs"] = [(i, j) for i, j, _ in pos] + pool
+                f["pair_labels"] = [ks for _, _, ks in pos] + [[] for _ in pool]
             feats.append(f)
         if with_labels:
             for i, lab in enumerate(labels):
@@ -189,6 +222,10 @@ class ReFeaturizer(Featurizer):
         f["heads"], f["tails"] = heads, tails
         st.mentions += len(local)
         st.positive_pairs += len(heads)
+
+    def train_dataset(self, feats: list[dict]) -> NegativeResampler:
+        """The training windows, with negatives drawn again every epoch."""
+        return NegativeResampler(feats, self.max_pairs, self.seed)
 
     def collate(self, batch: list[dict]) -> dict[str, torch.Tensor]:
         out = super().collate(batch)

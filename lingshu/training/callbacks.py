@@ -22,6 +22,17 @@ class JsonlMetricsLogger(TrainerCallback):
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
+class EpochSetter(TrainerCallback):
+    """Tells a dataset with `set_epoch` (lingshu.text.re_features.NegativeResampler) which epoch
+    starts, before its batches are drawn; from the trainer state, so a resumed run agrees."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.dataset.set_epoch(int((state.epoch or 0.0) + 1e-4))  # epoch is fractional mid-epoch (resume)
+
+
 def plot_curves(log_history: list[dict], out_dir: str | Path, metric: str = "eval_f1",
                 name: str = "dev_f1.png", ylabel: str = "dev F1 (strict span)") -> list[Path]:
     """Write loss.png (training loss by step) and a curve of `metric` by step (default dev_f1.png)."""

@@ -39,7 +39,7 @@ from lingshu.modeling.backbone import (
 from lingshu.modeling.model import LingshuModel
 from lingshu.schema import Document, LabelSet
 from lingshu.text.features import Featurizer
-from lingshu.training.callbacks import JsonlMetricsLogger, plot_curves
+from lingshu.training.callbacks import EpochSetter, JsonlMetricsLogger, plot_curves
 from lingshu.training.metrics import MAIN_METRIC, format_report, task_metrics
 
 log = logging.getLogger("lingshu")
@@ -393,8 +393,11 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         callbacks.append(EarlyStoppingCallback(int(tc.early_stopping_patience)))
     if local_rank == 0 and (run_dir / "metrics.jsonl").exists() and not tc.resume:
         (run_dir / "metrics.jsonl").unlink()
+    train_dataset = featurizer.train_dataset(train_feats) if hasattr(featurizer, "train_dataset") else train_feats
+    if hasattr(train_dataset, "set_epoch"):
+        callbacks.append(EpochSetter(train_dataset))
     trainer = TaskTrainer(
-        model=model, args=args, train_dataset=train_feats, data_collator=featurizer.collate,
+        model=model, args=args, train_dataset=train_dataset, data_collator=featurizer.collate,
         eval_dataset=dev_docs or None,  # only for Trainer's checks: evaluate() decodes dev_docs itself
         dev_docs=dev_docs, tokenizer=tok, task=task, callbacks=callbacks,
         head_lr_multiplier=head_lr_multiplier(cfg),
