@@ -395,3 +395,26 @@ def test_whole_entity_masking_after_replacement_truncates_the_row(tok, examples,
         assert out["input_ids"].shape[1] <= MAX_LEN
         seen += 1
     assert seen and c.stats["replaced"] > 100 and c.stats["masked_whole"] > 100
+
+
+def test_masking_state_survives_a_checkpoint(tok, examples, tmp_path):
+    """What a checkpoint saves lets a resumed run draw the masks the uninterrupted run draws next;
+    without it the resumed run repeats the masks of the first steps."""
+    from types import SimpleNamespace
+
+    from lingshu.pretrain.mlm import MaskingStateSaver, restore_masking_state
+
+    batch = examples[:16]
+    run = EntityAwareWWMCollator(tok, seed=7)
+    first = [run(batch)["labels"] for _ in range(2)]
+    (tmp_path / "checkpoint-2").mkdir()
+    MaskingStateSaver(run).on_save(SimpleNamespace(dataloader_num_workers=0, process_index=0, output_dir=str(tmp_path)),
+                                   SimpleNamespace(global_step=2), None)
+    after = [run(batch)["labels"] for _ in range(2)]
+    resumed = EntityAwareWWMCollator(tok, seed=7)
+    assert restore_masking_state(resumed, tmp_path / "checkpoint-2")
+    assert all(torch.equal(resumed(batch)["labels"], want) for want in after)
+    fresh = EntityAwareWWMCollator(tok, seed=7)  # what a resume did before: the first steps' masks again
+    assert torch.equal(fresh(batch)["labels"], first[0])
+    assert not restore_masking_state(EntityAwareWWMCollator(tok, seed=8), tmp_path / "checkpoint-2")  # other seed
+    assert not restore_masking_state(fresh, tmp_path)  # no state there

@@ -253,6 +253,15 @@ class EntityAwareWWMCollator:
             self._rng_key = key
         return self._rng
 
+    def rng_state(self) -> dict:
+        """This process's generator state (JSON-serialisable), saved with each checkpoint so that a
+        resumed run draws the masks the uninterrupted one would have drawn."""
+        return {"seed": self.seed, "bit_generator": self._generator().bit_generator.state}
+
+    def set_rng_state(self, state: dict) -> None:
+        """Continue from a state `rng_state` returned (in this process; workers re-seed anyway)."""
+        self._generator().bit_generator.state = state["bit_generator"]
+
     # ------------------------------------------------------------------ inputs
     def _row(self, ex: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ids, word ids with -1 for special tokens, entity word indices) of one example."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from transformers import AutoModelForMaskedLM, Trainer, TrainingArguments, set_seed
+from transformers import AutoModelForMaskedLM, Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from lingshu.modeling.backbone import (
     build_char_tokenizer,
@@ -266,9 +266,15 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
     trainer = MlmTrainer(
         model=model, args=args, train_dataset=train, eval_dataset=held or None, data_collator=collator,
         compute_metrics=masked_accuracy if held else None,
-        callbacks=[JsonlMetricsLogger(run_dir / "metrics.jsonl")], optimizer_name=str(cfg.optimizer),
-        eval_collator=lambda: make_collator(int(tc.seed) + 1))
+        callbacks=[JsonlMetricsLogger(run_dir / "metrics.jsonl"), MaskingStateSaver(collator)],
+        optimizer_name=str(cfg.optimizer), eval_collator=lambda: make_collator(int(tc.seed) + 1))
     resume = True if tc.resume in (True, "true", "True", "last") else (tc.resume or None)
+    if resume and not int(tc.num_workers):
+        from transformers.trainer_utils import get_last_checkpoint
+
+        ck = get_last_checkpoint(str(run_dir)) if resume is True else str(resume)
+        if ck:
+            restore_masking_state(collator, ck, rank=args.process_index)
     result = trainer.train(resume_from_checkpoint=resume)
     final = trainer.evaluate() if held else {}
     if trainer.is_world_process_zero():
@@ -292,6 +298,45 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
         print(f"Saved MLM to {run_dir} (AutoModelForMaskedLM.from_pretrained loads it; "
               f"fine-tune with `lingshu train model.name_or_path={run_dir}`)")
     return final
+
+
+MASKING_STATE = "masking_rng_rank{rank}.json"
+
+
+class MaskingStateSaver(TrainerCallback):
+    """Writes the training collator's generator state into every checkpoint (one file per rank).
+
+    Resuming then restores it (`restore_masking_state`), so the steps after a resume see new
+    masks, not those of the run's first steps. With DataLoader workers the masks come from the
+    workers' generators, re-seeded from torch's per-epoch worker seeds, which the Trainer's own
+    RNG checkpoint restores; there is nothing here to save."""
+
+    def __init__(self, collator: EntityAwareWWMCollator):
+        self.collator = collator
+
+    def on_save(self, args, state, control, **kwargs):
+        if args.dataloader_num_workers:
+            return
+        rank = args.process_index
+        ck = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if ck.is_dir():
+            (ck / MASKING_STATE.format(rank=rank)).write_text(json.dumps(self.collator.rng_state()), encoding="utf-8")
+
+
+def restore_masking_state(collator: EntityAwareWWMCollator, checkpoint: str | Path, rank: int = 0) -> bool:
+    """Load the generator state saved in `checkpoint` into `collator`; False (and a warning) when
+    the checkpoint has none (written before lingshu saved it, or with DataLoader workers)."""
+    path = Path(checkpoint) / MASKING_STATE.format(rank=rank)
+    if not path.exists():
+        log.warning("%s has no masking state: the masks after this resume are drawn from the run's seed again", checkpoint)
+        return False
+    state = json.loads(path.read_text(encoding="utf-8"))
+    if state.get("seed") != collator.seed:
+        log.warning("%s was written with masking seed %s, this run has %s: its state is not restored",
+                    checkpoint, state.get("seed"), collator.seed)
+        return False
+    collator.set_rng_state(state)
+    return True
 
 
 def fill_mask(model_dir: str, text: str, top_k: int = 5) -> list[list[tuple[str, float]]]:
