@@ -117,3 +117,22 @@ def test_pair_features_truncate_like_the_tokenizer_and_count(bert_tok):
     assert batch["input_ids"].shape == (3, 12) and batch["attention_mask"][0].sum() == 10
     with pytest.raises(ValueError, match="text_pair"):
         fz.features([Document("only one")])
+
+
+def test_pair_metrics_by_hand():
+    """Five labelled pairs (one unlabelled, skipped), worked out by hand: accuracy 3/5; label 0
+    P 1/2 R 1/2, label 1 P 1/2 R 1/1, label 2 P 1/1 R 1/2."""
+    from lingshu.schema import Document
+    from lingshu.training.metrics import pair_metrics
+
+    gold = [Document("a", text_pair="b", label=x) for x in ["0", "0", "1", "2", "2", None]]
+    pred = [Document("a", text_pair="b", label=x) for x in ["0", "1", "1", "2", "0", "0"]]
+    r = pair_metrics(gold, pred)
+    assert r["documents"] == 5 and r["unlabelled"] == 1
+    assert r["accuracy"] == pytest.approx(0.6) and r["micro"]["f1"] == pytest.approx(0.6)
+    want = {"0": (0.5, 0.5, 0.5, 2, 2), "1": (0.5, 1.0, 2 / 3, 1, 2), "2": (1.0, 0.5, 2 / 3, 2, 1)}
+    for t, (p, rc, f, sup, npred) in want.items():
+        m = r["per_label"][t]
+        assert (m["precision"], m["recall"], m["f1"]) == pytest.approx((p, rc, f)), t
+        assert (m["support"], m["predicted"]) == (sup, npred), t
+    assert r["macro_f1"] == pytest.approx((0.5 + 2 / 3 + 2 / 3) / 3)

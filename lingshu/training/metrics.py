@@ -121,24 +121,30 @@ def re_metrics(gold: list[Document], pred: list[Document]) -> dict:
 
 
 def pair_metrics(gold: list[Document], pred: list[Document]) -> dict:
-    """Accuracy, macro-F1 and per-label P/R/F1 of sentence-pair labels (unlabelled gold skipped)."""
+    """Accuracy, macro-F1 and per-label P/R/F1 of sentence-pair labels (unlabelled gold skipped),
+    computed by scikit-learn over the labels seen in gold or predictions."""
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
     if len(gold) != len(pred):
         raise ValueError(f"{len(gold)} gold documents but {len(pred)} predictions")
     pairs = [(g.label, p.label) for g, p in zip(gold, pred) if g.label is not None]
-    tp, ng, np_ = Counter(), Counter(), Counter()
-    for g, p in pairs:
-        ng[g] += 1
-        np_[p] += 1
-        tp[g] += g == p
-    labels = sorted(set(ng) | set(np_))
-    per = {t: prf(tp[t], np_[t], ng[t]) for t in labels}
+    y_true, y_pred = [g for g, _ in pairs], [str(p) for _, p in pairs]
+    labels = sorted(set(y_true) | set(y_pred))
     n = len(pairs)
+    if n:
+        P, R, F, S = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+        per = {t: {"precision": float(P[i]), "recall": float(R[i]), "f1": float(F[i]), "support": int(S[i]),
+                   "predicted": y_pred.count(t)} for i, t in enumerate(labels)}
+        acc = float(accuracy_score(y_true, y_pred))
+    else:
+        per, acc = {}, 0.0
+    correct = sum(g == p for g, p in zip(y_true, y_pred))
     return {
         "scheme": "accuracy and macro-F1 over labels (unweighted mean of per-label F1)",
-        "accuracy": sum(tp.values()) / n if n else 0.0,
+        "accuracy": acc,
         "macro_f1": sum(m["f1"] for m in per.values()) / len(per) if per else 0.0,
         "per_label": per,
-        "micro": prf(sum(tp.values()), n, n),  # micro P = R = F1 = accuracy, for uniform tables
+        "micro": prf(correct, n, n),  # micro P = R = F1 = accuracy, for uniform tables
         "documents": n,
         "unlabelled": len(gold) - n,
     }
