@@ -64,9 +64,23 @@ def test_fill_mask_round_trip(mlm_dir):
 
     out, _ = mlm_dir
     assert type(AutoModelForMaskedLM.from_pretrained(out)).__name__ == "BertForMaskedLM"
-    preds = fill_mask(str(out), "患者出现[MASK][MASK]等症状", top_k=3)
+    text = "患者出现[MASK][MASK]等症状"
+    preds = fill_mask(str(out), text, top_k=3)
     assert len(preds) == 2 and all(len(p) == 3 for p in preds)
-    assert all(0.0 <= prob <= 1.0 for p in preds for _, prob in p)
+    # each mask's top 3 = the model's own softmax at that position, best first
+    import torch
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(out)
+    enc = tok(text.replace("[MASK]", tok.mask_token), return_tensors="pt")
+    with torch.no_grad():
+        probs = AutoModelForMaskedLM.from_pretrained(out).eval()(**enc).logits[0].softmax(-1)
+    at = (enc["input_ids"][0] == tok.mask_token_id).nonzero().flatten().tolist()
+    for pos, got in zip(at, preds):
+        top = probs[pos].topk(3)
+        assert [t for t, _ in got] == tok.convert_ids_to_tokens(top.indices.tolist())
+        assert [p for _, p in got] == pytest.approx(top.values.tolist(), rel=1e-4)
+    assert len(fill_mask(str(out), "患者出现[MASK]", top_k=2)) == 1  # one mask: still one list per mask
 
 
 def test_finetune_from_adapted_model(mlm_dir, cluener_subset, tmp_path):

@@ -340,22 +340,18 @@ def restore_masking_state(collator: EntityAwareWWMCollator, checkpoint: str | Pa
 
 
 def fill_mask(model_dir: str, text: str, top_k: int = 5) -> list[list[tuple[str, float]]]:
-    """Top-k predictions for every [MASK] in `text` (the tokenizer's mask token)."""
+    """Top-k (piece, probability) for every [MASK] in `text` (written [MASK] or as the tokenizer's
+    mask token), each mask predicted on its own: transformers' fill-mask pipeline."""
+    from transformers import pipeline
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     tok = load_tokenizer(model_dir)
-    model = AutoModelForMaskedLM.from_pretrained(model_dir).eval()
     text = text.replace("[MASK]", tok.mask_token)
-    enc = tok(text, return_tensors="pt")
-    with torch.no_grad():
-        logits = model(**enc).logits[0]
-    positions = (enc["input_ids"][0] == tok.mask_token_id).nonzero().flatten().tolist()
-    if not positions:
+    if tok.mask_token not in text:
         raise SystemExit(f"no {tok.mask_token} in the text")
-    out = []
-    for p in positions:
-        probs = logits[p].float().softmax(-1)
-        top = probs.topk(top_k)
-        out.append([(tok.convert_ids_to_tokens(int(i)), float(v)) for v, i in zip(top.values, top.indices)])
-    return out
+    fill = pipeline("fill-mask", model=AutoModelForMaskedLM.from_pretrained(model_dir).eval(), tokenizer=tok,
+                    device="cpu")
+    out = fill(text, top_k=top_k)
+    per_mask = out if out and isinstance(out[0], list) else [out]  # one mask: a flat list
+    return [[(tok.convert_ids_to_tokens(int(d["token"])), float(d["score"])) for d in m] for m in per_mask]
