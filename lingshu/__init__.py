@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 __all__ = ["load", "Document", "Entity", "Relation", "LabelSet", "__version__"]
 
 
-def load(path: str, device: str | None = None, batch_size: int = 64):
+def load(path: str, device: str | None = None, batch_size: int = 64, precision: str | None = None):
     """Load a trained lingshu model directory as a callable.
 
     NER: `nlp(text) -> Document` (entities); RE: `nlp(text) -> Document` (relations, plus the
@@ -23,7 +23,9 @@ def load(path: str, device: str | None = None, batch_size: int = 64):
         path: a directory written by `lingshu train` (config.json, model.safetensors, tokenizer).
         device: "cpu", "cuda", "cuda:1", …; default: CUDA when available.
         batch_size: windows per forward pass when given many texts.
+        precision: "fp32" or "bf16" (autocast); default: fp32 on CPU, and on CUDA what the model
+            was trained with.
     """
     from lingshu.inference.pipeline import load_pipeline
 
-    return load_pipeline(path, device=device, batch_size=batch_size)
+    return load_pipeline(path, device=device, batch_size=batch_size, precision=precision)

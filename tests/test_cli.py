@@ -164,3 +164,35 @@ def test_quickstart(tmp_path):
     assert "Dev set" in r.stdout and "micro" in r.stdout and "lingshu train" in r.stdout
     assert (tmp_path / "qs" / "model" / "model.safetensors").exists()
     assert len(json.loads((tmp_path / "qs" / "demo_train.json").read_text(encoding="utf-8"))) >= 200
+
+
+def test_precision_follows_training_and_can_be_asked_for(crf_model):
+    """The forward runs in fp32 on CPU unless asked; on CUDA in what the model was trained with
+    (stored in config.json); a directory without the key keeps the old CUDA default."""
+    import torch
+
+    from lingshu.inference.pipeline import pick_precision
+
+    run_dir, _ = crf_model
+    spec = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["lingshu"]
+    assert spec["train_precision"] in ("fp32", "bf16")
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert pick_precision(None, cpu, {"train_precision": "bf16"}) == "fp32"
+    assert pick_precision(None, cuda, {"train_precision": "fp32"}) == "fp32"
+    assert pick_precision(None, cuda, {"train_precision": "bf16"}) == "bf16"
+    assert pick_precision("bf16", cpu, {}) == "bf16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        pick_precision("fp8", cpu, {})
+    text = "北京大学的张三在上海市浦东新区工作。"
+    fp32 = lingshu.load(str(run_dir), device="cpu")
+    bf16 = lingshu.load(str(run_dir), device="cpu", precision="bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    for pipe, dtype in ((fp32, torch.float32), (bf16, torch.bfloat16)):
+        seen = []
+        linear = next(m for m in pipe.model.backbone.modules() if isinstance(m, torch.nn.Linear))
+        hook = linear.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+        try:
+            assert pipe(text).text == text
+        finally:
+            hook.remove()
+        assert seen == [dtype]  # the encoder's first matmul (LayerNorm and heads may cast up)

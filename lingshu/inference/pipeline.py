@@ -25,6 +25,25 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def pick_precision(precision: str | None, device: torch.device, spec: dict) -> str:
+    """What the forward pass runs in: `precision` when given; else fp32 on CPU, and on CUDA what the
+    model was trained with (config.json's `train_precision`; a directory written before lingshu
+    stored it keeps the old behaviour, bf16 where the GPU has it)."""
+    if precision is not None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        return precision
+    if device.type != "cuda":
+        return "fp32"
+    trained = spec.get("train_precision")
+    if trained is None:
+        trained = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return trained
+
+
 class NerPipeline:
     """Entity extraction with a lingshu model.
 
@@ -34,10 +53,12 @@ class NerPipeline:
         >>> [(e.text, e.type) for e in doc.ents]
     """
 
-    def __init__(self, model, tokenizer, device: str | None = None, batch_size: int = 64):
+    def __init__(self, model, tokenizer, device: str | None = None, batch_size: int = 64,
+                 precision: str | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.device = pick_device(device)
+        self.precision = pick_precision(precision, self.device, model.config.lingshu)
         self.model.to(self.device).eval()
         self.batch_size = batch_size
         self.featurizer = self.make_featurizer(model.config.lingshu,
@@ -50,9 +71,10 @@ class NerPipeline:
                           drop_lone_prefix=bool(spec.get("drop_lone_prefix", False)))
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | None = None, batch_size: int = 64):
+    def from_pretrained(cls, path: str | Path, device: str | None = None, batch_size: int = 64,
+                        precision: str | None = None):
         """The pipeline for the directory's task (NER, RE or pair), whichever class it is called on."""
-        return load_pipeline(path, device, batch_size)
+        return load_pipeline(path, device, batch_size, precision)
 
     @property
     def labels(self) -> list[str]:
@@ -83,7 +105,7 @@ class NerPipeline:
 
     def _run(self, feats, progress: bool = False, method=None):
         """Yield (indices, batch with the model's output under "out") over length-sorted batches
-        (little padding), in eval mode, bf16 on CUDA."""
+        (little padding), in eval mode, in `self.precision` (bf16: autocast)."""
         order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
         batches: Iterable = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         if progress:
@@ -92,7 +114,7 @@ class NerPipeline:
             batches = tqdm(batches, desc="predict", unit="batch")
         was_training = self.model.training
         self.model.eval()
-        use_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        use_bf16 = self.precision == "bf16"
         # the class's forward, not the instance's: during training accelerate replaces
         # `model.forward` with an autocast wrapper, and dev scores must be computed the way
         # `lingshu evaluate` computes them later
@@ -184,12 +206,12 @@ class PairPipeline(NerPipeline):
 PIPELINES = {"ner": NerPipeline, "re": RePipeline, "pair": PairPipeline}
 
 
-def pipeline_for(model, tokenizer, device: str | None = None, batch_size: int = 64):
+def pipeline_for(model, tokenizer, device: str | None = None, batch_size: int = 64, precision: str | None = None):
     """The pipeline class the model's task needs, around an in-memory model."""
-    return PIPELINES[model.config.lingshu.get("task", "ner")](model, tokenizer, device, batch_size)
+    return PIPELINES[model.config.lingshu.get("task", "ner")](model, tokenizer, device, batch_size, precision)
 
 
-def load_pipeline(path: str | Path, device: str | None = None, batch_size: int = 64):
+def load_pipeline(path: str | Path, device: str | None = None, batch_size: int = 64, precision: str | None = None):
     """A trained lingshu model directory -> its task's pipeline."""
     from transformers.utils import logging as hf_logging
 
@@ -197,4 +219,4 @@ def load_pipeline(path: str | Path, device: str | None = None, batch_size: int =
     from lingshu.modeling.model import load_model
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars on every load are noise here
-    return pipeline_for(load_model(str(path)), load_tokenizer(str(path)), device, batch_size)
+    return pipeline_for(load_model(str(path)), load_tokenizer(str(path)), device, batch_size, precision)

@@ -388,6 +388,8 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         save_only_model=False,
         **eval_kw,
     )
+    # what `lingshu.load` runs a CUDA forward in by default (lingshu.inference.pipeline.pick_precision)
+    model.config.lingshu = {**model.config.lingshu, "train_precision": "bf16" if args.bf16 else "fp32"}
     callbacks = [JsonlMetricsLogger(run_dir / "metrics.jsonl")]
     if dev_docs and tc.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(int(tc.early_stopping_patience)))
