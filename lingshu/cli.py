@@ -154,16 +154,11 @@ OUTPUT_LAYOUTS = {"ner": ("spans", "cluener", "cmeee", "conll"), "re": ("cmeie",
 def cmd_evaluate(a) -> int:
     import lingshu
     from lingshu.data import read_documents
-    from lingshu.training.metrics import format_report, seqeval_report, task_metrics
+    from lingshu.training.metrics import eval_allowed_labels, format_report, seqeval_report, task_metrics
 
     nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size)
     task = _task(nlp)
-    if task == "pair":  # a label outside the model's labels (KUAKE-QQR dev has "NA") is reported and skipped
-        allowed = set(nlp.labels)
-    elif task == "re":
-        allowed = {p[1] for p in nlp.patterns} if a.strict_labels else None
-    else:
-        allowed = set(nlp.labels) if a.strict_labels else None
+    allowed = eval_allowed_labels(task, nlp.labels, a.strict_labels, getattr(nlp, "patterns", None))
     res = read_documents(a.data, format=a.format, labels=allowed)
     print(res.report.summary().splitlines()[0], file=sys.stderr)
     if res.report.records_skipped:

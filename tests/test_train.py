@@ -74,3 +74,25 @@ def test_hydra_sweep_writes_one_run_per_value(cluener_subset, tmp_path):
     for name in runs:
         cfg = (tmp_path / name / "lingshu_config.yaml").read_text()
         assert ("0.001" in cfg) != ("0.002" in cfg)
+
+
+def test_dev_scoring_with_narrower_labels_is_what_evaluate_scores(cluener_subset, tmp_path):
+    """task.labels narrower than the data: training's dev scoring keeps every dev record, as
+    `lingshu evaluate` does (entities of the other types are misses), so the model is selected
+    on the figure evaluate reports later. Before, dev records holding another type vanished from
+    model selection only."""
+    from lingshu.cli import main
+    from lingshu.data import read_documents
+
+    out = tmp_path / "run"
+    report = train_run(out, "tiny-bert", "ner-crf", *cluener_subset, steps=20,
+                       extra=["task.labels=[name,address]", "model.config.num_hidden_layers=1"])
+    gold = read_documents(cluener_subset[1]).documents
+    assert report["micro"]["support"] == sum(len(d.entities) for d in gold)  # every record, every entity
+    rep = tmp_path / "eval.json"
+    assert main(["evaluate", str(out), str(cluener_subset[1]), "-o", str(rep), "--device", "cpu"]) == 0
+    ev = json.loads(rep.read_text(encoding="utf-8"))
+    assert ev["micro"] == pytest.approx(report["micro"])
+    summary = json.loads((out / "train_summary.json").read_text(encoding="utf-8"))
+    assert set(summary["train_entities_outside_labels"]) == {t for d in read_documents(cluener_subset[0]).documents
+                                                            for e in d.entities for t in [e.type]} - {"name", "address"}

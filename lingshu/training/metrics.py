@@ -150,6 +150,19 @@ def pair_metrics(gold: list[Document], pred: list[Document]) -> dict:
     }
 
 
+def eval_allowed_labels(task: str, labels: list[str], strict: bool = False, patterns=None):
+    """What a dev/test reader allows, the same for training-time dev scoring and `lingshu
+    evaluate`: for NER and RE nothing is dropped (a gold entity of a type, or a triple of a
+    predicate, the model does not know counts as a miss); for pairs a label outside the model's
+    (KUAKE-QQR dev's "NA") is reported and its record skipped. `strict` (evaluate --strict-labels)
+    drops NER/RE records with unknown labels instead."""
+    if task == "pair":
+        return set(labels)
+    if not strict:
+        return None
+    return {p[1] for p in patterns} if task == "re" else set(labels)
+
+
 def format_report(report: dict, task: str) -> str:
     """The table a person reads for a task's report (NER per type, RE per predicate, pair per label)."""
     if task == "re":

@@ -40,7 +40,7 @@ from lingshu.modeling.model import LingshuModel
 from lingshu.schema import Document, LabelSet
 from lingshu.text.features import Featurizer
 from lingshu.training.callbacks import EpochSetter, JsonlMetricsLogger, plot_curves
-from lingshu.training.metrics import MAIN_METRIC, format_report, task_metrics
+from lingshu.training.metrics import MAIN_METRIC, eval_allowed_labels, format_report, task_metrics
 
 log = logging.getLogger("lingshu")
 
@@ -326,10 +326,8 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         train_docs = [d for d in train_docs if d.label is not None]
     known = task_labels(cfg, train_docs)
     labels = known["labels"]
-    # what the dev reader checks: entity types (NER), class labels (pair); for RE nothing: a dev
-    # triple whose predicate the model cannot predict is a miss, not a reason to drop its text
-    dev_allowed = None if task == "re" else set(labels)
-    dev_docs = _read(cfg.data.dev, cfg.data.format, labels=dev_allowed) if cfg.data.dev else None
+    # the dev reader's policy is `lingshu evaluate`'s: model selection scores what evaluate scores
+    dev_docs = _read(cfg.data.dev, cfg.data.format, labels=eval_allowed_labels(task, labels)) if cfg.data.dev else None
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
 
     texts = [t for d in train_docs for t in (d.text, d.text_pair) if t]
