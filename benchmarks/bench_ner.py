@@ -92,7 +92,8 @@ def reference_arm(name, train, dev, msl, a, work) -> dict:
     timing = work / "timing" / f"{name}-reference.json"
     cmd = [sys.executable, "benchmarks/_timed.py", str(timing),  # = python benchmarks/reference_ner.py ...
            "benchmarks/reference_ner.py", "--train_file", train, "--validation_file", dev,
-           "--tokenizer_name", TOKENIZER, "--max_seq_length", str(msl), "--output_dir", str(out),
+           *(["--model_name_or_path", a.model_dir] if a.model_dir else ["--tokenizer_name", TOKENIZER]),
+           "--max_seq_length", str(msl * a.reference_msl_factor), "--output_dir", str(out),
            "--num_train_epochs", str(a.epochs[name]), "--per_device_train_batch_size", str(a.batch_size),
            "--per_device_eval_batch_size", "64", "--learning_rate", str(a.lr), "--warmup_steps", "0.1",
            "--lr_scheduler_type", "linear", "--weight_decay", "0.01", "--max_grad_norm", "1.0",
@@ -101,6 +102,8 @@ def reference_arm(name, train, dev, msl, a, work) -> dict:
            "--logging_steps", "10", "--report_to", "none", "--disable_tqdm", "true", "--use_cpu", "true"]
     if a.max_steps:
         cmd += ["--max_steps", str(a.max_steps)]
+    if a.reference_bf16:
+        cmd += ["--bf16", "true"]
     if a.limit:
         cmd += ["--limit", str(a.limit)]
     proc = run_arm(cmd, work / "logs" / f"{name}-reference.log")
@@ -109,7 +112,8 @@ def reference_arm(name, train, dev, msl, a, work) -> dict:
     m = s["dev"]["micro"]
     return {
         "dataset": name, "system": "reference (run_ner.py style)", "decoder": "softmax (BIO, first sub-token)",
-        "epochs": a.epochs[name], "global_step": s["global_step"], "max_seq_length": msl,
+        "epochs": a.epochs[name], "global_step": s["global_step"], "max_seq_length": msl * a.reference_msl_factor,
+        "precision": "bf16 autocast" if a.reference_bf16 else "fp32",
         "dev_precision": m["precision"], "dev_recall": m["recall"], "dev_f1": m["f1"],
         "seqeval_f1": s["seqeval"]["f1"], "seqeval_mode": "default (conlleval-style), as run_ner.py",
         "seqeval_f1_strict_iob2": s["seqeval"]["f1_strict_iob2"],
@@ -133,7 +137,9 @@ def lingshu_arm(name, train, dev, msl, arm, a, work) -> dict:
     timing = work / "timing" / f"{name}-lingshu-{label}.json"
     # = `lingshu train ...`, with Trainer.train's CPU time recorded by _timed.py
     cmd = [sys.executable, "benchmarks/_timed.py", str(timing), "lingshu.cli",
-           "train", f"task=ner-{decoder}", "model=tiny-bert", f"model.tokenizer={TOKENIZER}",
+           "train", f"task=ner-{decoder}",
+           *(["model=pretrained", f"model.name_or_path={a.model_dir}"] if a.model_dir
+             else ["model=tiny-bert", f"model.tokenizer={TOKENIZER}"]),
            f"data.train={train}", "data.dev=null", f"data.max_seq_length={msl}",
            f"trainer.epochs={a.epochs[name]}", f"trainer.max_steps={a.max_steps}",
            f"trainer.learning_rate={a.lr}", f"trainer.batch_size={a.batch_size}", f"trainer.seed={a.seed}",
@@ -185,7 +191,7 @@ def machine() -> dict:
 def table(rows: list[dict]) -> str:
     ref = {r["dataset"]: r for r in rows if r["system"].startswith("reference")}
     head = ("| dataset | system | decoder | epochs | dev strict F1 | ΔF1 vs ref (pts) | seqeval F1 | "
-            "train tok/s | × ref | tok/CPU-s | × ref (CPU) | peak RSS MiB | train s |")
+            "train tok/s | × ref | tok/CPU-s | × ref (CPU) | peak RSS MiB | train s | speed × ref (same data, CPU s) |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     def order(r):  # per data set, the reference first
         return list(DATASETS).index(r["dataset"]), not r["system"].startswith("reference")
@@ -197,8 +203,12 @@ def table(rows: list[dict]) -> str:
         tx = "1.00" if is_ref or not b else f"{r['train_tokens_per_s'] / b['train_tokens_per_s']:.2f}"
         tc = "1.00" if is_ref or not b else f"{r['train_tokens_per_cpu_s'] / b['train_tokens_per_cpu_s']:.2f}"
         sq = "—" if r["seqeval_f1"] is None else f"{r['seqeval_f1']:.4f}"
+        # the same texts and epochs for less CPU time: the fair speed ratio when the two tokenize
+        # differently (a SentencePiece tokenizer gives the reference ~1.8 tokens per character,
+        # lingshu ~1.0), and one that other jobs on the machine move less than wall time
+        sp = "1.00" if is_ref or not b else f"{b['train_cpu_s'] / r['train_cpu_s']:.2f}"
         out.append(f"| {r['dataset']} | {r['system']} | {r['decoder']} | {r['epochs']} | {r['dev_f1']:.4f} | {dF} | "
-                   f"{sq} | {r['train_tokens_per_s']:.0f} | {tx} | {r['train_tokens_per_cpu_s']:.0f} | {tc} | {r['peak_rss_mib']:.0f} | {r['train_runtime_s']:.0f} |")
+                   f"{sq} | {r['train_tokens_per_s']:.0f} | {tx} | {r['train_tokens_per_cpu_s']:.0f} | {tc} | {r['peak_rss_mib']:.0f} | {r['train_runtime_s']:.0f} | {sp} |")
     return "\n".join(out)
 
 
@@ -216,6 +226,13 @@ def main() -> None:
     p.add_argument("--max-steps", type=int, default=0, help="> 0: stop every arm after this many steps (smoke)")
     p.add_argument("--limit", type=int, default=0, help="> 0: first N train and dev texts only (smoke)")
     p.add_argument("--reference-last", action="store_true", help="run the lingshu arms before the reference")
+    p.add_argument("--model-dir", default="",
+                   help="a pretrained encoder directory for every arm (lingshu: model=pretrained; reference: "
+                        "--model_name_or_path); unset: the from-scratch tiny BERT")
+    p.add_argument("--reference-msl-factor", type=int, default=1,
+                   help="reference max_seq_length = this x the data set's (a SentencePiece tokenizer fed "
+                        "whole texts emits ~1.8 tokens per Chinese character; lingshu ~1.0)")
+    p.add_argument("--reference-bf16", action="store_true", help="the reference with bf16 autocast, as lingshu")
     p.add_argument("--work", default="benchmarks/work/ner")
     p.add_argument("--out", default="benchmarks/results/ner_benchmark.json")
     a = p.parse_args()
@@ -242,8 +259,9 @@ def main() -> None:
     result = {
         "benchmark": "NER: lingshu vs run_ner.py-style reference, CPU",
         "machine": machine(),
-        "settings": {"model": "BERT from scratch: 4 layers, hidden 256, 4 heads, intermediate 1024 (tiny-bert.yaml)",
-                     "tokenizer": TOKENIZER, "epochs": a.epochs, "batch_size": a.batch_size, "learning_rate": a.lr,
+        "settings": {"model": (f"pretrained: {a.model_dir}" if a.model_dir else
+                               "BERT from scratch: 4 layers, hidden 256, 4 heads, intermediate 1024 (tiny-bert.yaml)"),
+                     "tokenizer": a.model_dir or TOKENIZER, "reference_bf16": a.reference_bf16, "epochs": a.epochs, "batch_size": a.batch_size, "learning_rate": a.lr,
                      "warmup_ratio": 0.1, "schedule": "linear", "weight_decay": 0.01, "seed": a.seed,
                      "max_steps": a.max_steps, "limit": a.limit,
                      "max_seq_length": {k: v[2] for k, v in DATASETS.items()},

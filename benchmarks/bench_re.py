@@ -37,6 +37,12 @@ ARMS = {
     # the GPLinker-style alternative (task=re-gplinker), same budget
     "re-gplinker-modernbert": ("re-gplinker", "tiny-modernbert", "cmeie"),
     "re-gplinker-bert": ("re-gplinker", "tiny-bert", "cmeie"),
+    # with --model-dir: the same tasks on a pretrained encoder (model=pretrained)
+    "re-pretrained": ("re", "pretrained", "cmeie"),
+    "re-gplinker-pretrained": ("re-gplinker", "pretrained", "cmeie"),
+    "pair-pretrained": ("pair", "pretrained", "kuake-qqr"),
+    # benchmarks/reference_pair.py (run_glue.py style) on --model-dir, the pair arms' budget
+    "pair-reference": ("reference", "pretrained", "kuake-qqr"),
 }
 
 
@@ -52,6 +58,8 @@ def main() -> int:
     ap.add_argument("--work", default="benchmarks/work/re")
     ap.add_argument("--out", default="benchmarks/results/re_pair_benchmark.json")
     ap.add_argument("--extra", nargs="*", default=[], help="overrides added to every train command")
+    ap.add_argument("--model-dir", default="", help="pretrained encoder directory for the *-pretrained arms")
+    ap.add_argument("--lr", type=float, default=0, help="> 0: trainer.learning_rate of every arm (and the reference)")
     a = ap.parse_args()
     data = Path(a.data_root).resolve()
     work = (ROOT / a.work).resolve()
@@ -72,9 +80,18 @@ def main() -> int:
     for arm in a.arms.split(","):
         task, model, dataset = ARMS[arm]
         out = work / arm
+        if model == "pretrained" and not a.model_dir:
+            raise SystemExit(f"arm {arm} needs --model-dir")
+        if task == "reference":
+            result["arms"][arm] = reference_pair(arm, data, out, a, work)
+            print(f"{arm}: " + json.dumps({k: v for k, v in result["arms"][arm].items()
+                                           if not isinstance(v, dict) and k != "command"}), flush=True)
+            continue
         epochs = a.pair_epochs if task == "pair" else a.re_epochs
         cmd = [sys.executable, "-m", "lingshu.cli", "train", f"task={task}", f"model={model}", f"data={dataset}",
+               *([f"model.name_or_path={a.model_dir}"] if model == "pretrained" else []),
                *paths[dataset], f"trainer.epochs={epochs}", f"trainer.batch_size={32 if task == 'pair' else a.batch_size}",
+               *([f"trainer.learning_rate={a.lr}"] if a.lr else []),
                f"trainer.seed={a.seed}", "trainer.early_stopping_patience=0", "trainer.progress=false",
                *a.extra, f"output_dir={out}"]
         proc = run_arm(cmd, work / "logs" / f"{arm}.log")
@@ -87,7 +104,7 @@ def main() -> int:
         entry = {"task": task, "model": model, "command": " ".join(cmd), "train_wall_s": round(proc["wall_s"], 1),
                  "peak_rss_mib": round(proc["peak_rss_mib"]), "peak_gpu_memory_mib": s.get("peak_gpu_memory_mib"),
                  "train_tokens_per_s": round(s["train_tokens_per_s"]), "global_step": s["global_step"],
-                 "evaluate_wall_s": round(ev_proc["wall_s"], 1), "bf16": s["bf16"]}
+                 "train_runtime_s": round(s["train_runtime_s"], 1), "evaluate_wall_s": round(ev_proc["wall_s"], 1), "bf16": s["bf16"]}
         if task != "pair":
             entry.update({"f1": rep["micro"]["f1"], "precision": rep["micro"]["precision"],
                           "recall": rep["micro"]["recall"], "f1_typed": rep["micro_typed"]["f1"],
@@ -105,6 +122,35 @@ def main() -> int:
     out_path.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     print(f"wrote {out_path}")
     return 0
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def reference_pair(arm, data, out, a, work) -> dict:
+    """benchmarks/reference_pair.py at the pair arms' budget (epochs, batch 32, seed, learning rate)."""
+    cmd = [sys.executable, "benchmarks/reference_pair.py", "--model_name_or_path", a.model_dir,
+           "--train_file", str(data / "kuake-qqr" / "KUAKE-QQR_train.json"),
+           "--validation_file", str(data / "kuake-qqr" / "KUAKE-QQR_dev.json"), "--output_dir", str(out),
+           "--num_train_epochs", str(a.pair_epochs), "--per_device_train_batch_size", "32",
+           "--per_device_eval_batch_size", "64", "--learning_rate", str(a.lr or 5e-5), "--warmup_steps", "0.1",
+           "--lr_scheduler_type", "linear", "--weight_decay", "0.01", "--seed", str(a.seed),
+           "--save_strategy", "no", "--eval_strategy", "no", "--logging_steps", "20", "--report_to", "none",
+           "--disable_tqdm", "true",
+           *([] if _cuda() else ["--use_cpu", "true"]), "--bf16", "true" if "trainer.bf16=false" not in a.extra else "false"]
+    proc = run_arm(cmd, work / "logs" / f"{arm}.log")
+    s = json.loads((out / "reference_summary.json").read_text(encoding="utf-8"))
+    return {"task": "pair", "model": a.model_dir, "system": "reference (run_glue.py style)", "command": " ".join(cmd),
+            "train_wall_s": round(proc["wall_s"], 1), "peak_rss_mib": round(proc["peak_rss_mib"]),
+            "peak_gpu_memory_mib": s["peak_gpu_memory_mib"],
+            "train_tokens_per_s": round(s["train_tokens_processed"] / s["train_runtime_s"]),
+            "train_runtime_s": round(s["train_runtime_s"], 1), "global_step": s["global_step"],
+            "accuracy": s["dev"]["accuracy"], "macro_f1": s["dev"]["macro_f1"],
+            "records_skipped": s["dev_records_skipped"],
+            "per_label_f1": {k: round(v["f1"], 4) for k, v in s["dev"]["per_label"].items()}}
 
 
 if __name__ == "__main__":
