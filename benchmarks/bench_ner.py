@@ -226,6 +226,7 @@ def main() -> None:
     p.add_argument("--max-steps", type=int, default=0, help="> 0: stop every arm after this many steps (smoke)")
     p.add_argument("--limit", type=int, default=0, help="> 0: first N train and dev texts only (smoke)")
     p.add_argument("--reference-last", action="store_true", help="run the lingshu arms before the reference")
+    p.add_argument("--no-reference", action="store_true", help="the lingshu arms only")
     p.add_argument("--model-dir", default="",
                    help="a pretrained encoder directory for every arm (lingshu: model=pretrained; reference: "
                         "--model_name_or_path); unset: the from-scratch tiny BERT")
@@ -249,7 +250,7 @@ def main() -> None:
         if a.limit:
             (work / "data").mkdir(exist_ok=True)
             train, dev = subset(train, a.limit, work / "data"), subset(dev, a.limit, work / "data")
-        arms = ["reference"] + a.decoders.split(",")
+        arms = ([] if a.no_reference else ["reference"]) + a.decoders.split(",")
         for arm in arms[1:] + arms[:1] if a.reference_last else arms:
             print(f"[{time.strftime('%H:%M:%S')}] {name}: {arm}", flush=True)
             rows.append(reference_arm(name, train, dev, msl, a, work) if arm == "reference"
