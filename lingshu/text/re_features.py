@@ -93,12 +93,11 @@ class NegativeResampler(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         f = self.feats[i]
-        pool = f.get("negative_pool")
-        if pool is None or len(pool) <= max(self.max_pairs - f["positives"], 0):
+        if "negative_pool" not in f:  # every negative fits: nothing to draw
             return f
-        neg = sample_negatives(pool, max(self.max_pairs - f["positives"], 0), self.seed, self.epoch, i)
-        pos = f["pairs"][: f["positives"]]
-        return {**f, "pairs": pos + neg, "pair_labels": f["pair_labels"][: f["positives"]] + [[] for _ in neg]}
+        k = f["positives"]
+        neg = sample_negatives(f["negative_pool"], max(self.max_pairs - k, 0), self.seed, self.epoch, i)
+        return {**f, "pairs": f["pairs"][:k] + neg, "pair_labels": f["pair_labels"][:k] + [[] for _ in neg]}
 
 
 class ReFeaturizer(Featurizer):
