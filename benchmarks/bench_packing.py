@@ -104,7 +104,7 @@ def main():
     torch.manual_seed(0)
     tok = load_tokenizer(str(SHARED / "vocab" / "bert-base-chinese"))
     docs = read_documents(SHARED / "cmeee" / "CMeEE_train.json").documents[: a.texts]
-    fz = Featurizer(tok, ["x"], "globalpointer", 128, 32)
+    fz = Featurizer(tok, ["x"], True, 128, 32)
     feats, *_ = fz.features(docs, with_labels=False)
     seqs = [f["input_ids"] for f in feats]
     lengths = [len(s) for s in seqs]

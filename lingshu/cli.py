@@ -110,6 +110,13 @@ def _override_hint(overrides: list[str], config_name: str = "config") -> str | N
 
     plain = [o for o in overrides if "=" in o and not o.startswith(("-", "hydra.", "+", "~"))]
     groups = {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in CONF_DIR.iterdir() if d.is_dir()}
+    from hydra.core.config_store import ConfigStore
+
+    for g in groups:  # configs registered from code (lingshu.tasks.register(..., configs=))
+        try:
+            groups[g] = sorted(set(groups[g]) | {n.removesuffix(".yaml") for n in ConfigStore.instance().list(g)})
+        except OSError:  # ConfigStore has nothing in this group
+            pass
     for o in plain:
         key, value = o.split("=", 1)
         if key in groups and "," not in value and value not in groups[key]:
@@ -142,44 +149,31 @@ def _flat(d, prefix=""):
             yield key, v
 
 
-def _task(nlp) -> str:
-    return nlp.model.config.lingshu.get("task", "ner")
-
-
-# the layouts that can hold what a task predicts, its default first (text input, or an input
-# layout that cannot hold the output: a CMeIE file given to an NER model holds no entities)
-OUTPUT_LAYOUTS = {"ner": ("spans", "cluener", "cmeee", "conll"), "re": ("cmeie",), "pair": ("pair",)}
-
-
 def cmd_evaluate(a) -> int:
     import lingshu
     from lingshu.data import read_documents
-    from lingshu.training.metrics import eval_allowed_labels, format_report, seqeval_report, task_metrics
 
     nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size)
-    task = _task(nlp)
-    allowed = eval_allowed_labels(task, nlp.labels, a.strict_labels, getattr(nlp, "patterns", None))
+    task = nlp.task
+    allowed = task.eval_allowed_labels(nlp.labels, a.strict_labels, getattr(nlp, "patterns", None))
     res = read_documents(a.data, format=a.format, labels=allowed)
     print(res.report.summary().splitlines()[0], file=sys.stderr)
     if res.report.records_skipped:
         print(res.report.summary(), file=sys.stderr)
     gold = res.documents
     pred = nlp.predict(gold, progress=True)
-    report = task_metrics(task, gold, pred)
-    report.update({"model": a.model, "data": a.data, "task": task, "decoder": nlp.model.config.lingshu["decoder"],
+    report = task.metrics(gold, pred)
+    report.update({"model": a.model, "data": a.data, "task": task.name, "decoder": nlp.spec.get("decoder"),
                    "records_skipped": res.report.records_skipped})
     print(f"\n{a.data}: {report['scheme']}\n")
-    print(format_report(report, task))
-    from lingshu.training.health import prediction_warning
-
-    warning = prediction_warning(task, report)
+    print(task.format_report(report))
+    warning = task.prediction_warning(report)
     if warning:
         report["warning"] = warning
         print(f"\nWARNING: {warning}", file=sys.stderr)
-    if task == "ner" and report["decoder"] != "globalpointer":
-        rep = seqeval_report(gold, pred, nlp.tokenizer)
-        report["seqeval"] = {"scheme": "IOBES, strict mode (seqeval)", "report": rep}
-        print("\nseqeval classification report (scheme IOBES, strict):\n" + rep)
+    for key, (scheme, text) in task.extra_reports(gold, pred, nlp.spec, nlp.tokenizer).items():
+        report[key] = {"scheme": scheme, "report": text}
+        print(f"\n{key} report ({scheme}):\n" + text)
     if a.output:
         from lingshu.io import atomic_write_text
 
@@ -194,26 +188,20 @@ def cmd_predict(a) -> int:
     from lingshu.data.validate import AnyLabel
 
     nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size)
-    task = _task(nlp)
-    holds = OUTPUT_LAYOUTS[task]
-    if a.output_format and a.output_format not in holds:
-        print(f"error: a {task} model's predictions cannot be written as {a.output_format!r} (it would lose them); "
-              f"choose --output-format from: {', '.join(holds)}", file=sys.stderr)
+    task = nlp.task
+    try:
+        task.output_layout(a.output_format, None)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     fmt = a.format or detect_format(a.input)
     # prediction ignores gold labels: a pair record labelled "NA" is predicted, not skipped
     res = read_documents(a.input, format=fmt, labels=AnyLabel() if fmt == "pair" else None)
     print(res.report.summary().splitlines()[0], file=sys.stderr)
     pred = nlp.predict(res.documents, progress=True)
-    out_fmt = a.output_format or (fmt if fmt in holds else holds[0])
+    out_fmt = task.output_layout(a.output_format, fmt)
     write_documents(pred, a.output, out_fmt)
-    if task == "re":
-        what = f"{sum(len(d.relations) for d in pred)} triples"
-    elif task == "pair":
-        what = "labels"
-    else:
-        what = f"{sum(len(d.entities) for d in pred)} entities"
-    print(f"wrote {len(pred)} documents, {what} to {a.output} ({out_fmt} layout)")
+    print(f"wrote {len(pred)} documents, {task.summarize(pred)} to {a.output} ({out_fmt} layout)")
     return 0
 
 

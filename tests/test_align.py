@@ -28,7 +28,7 @@ def tricky_doc():
 def roundtrip(docs, tok, decoder, max_len=128, stride=32):
     """Encode gold entities as training labels, decode them back as a model's output would be."""
     labels = LabelSet.from_documents(docs).labels
-    fz = Featurizer(tok, labels, decoder, max_len, stride)
+    fz = Featurizer(tok, labels, decoder == "globalpointer", max_len, stride)
     feats, encs, wins, stats = fz.features(docs)
     if decoder == "globalpointer":
         ws = [[(s, e, labels[t], None) for s, e, t in f["spans"]] for f in feats]
@@ -133,7 +133,7 @@ def test_dropping_lone_prefix_keeps_units_and_round_trip(tokname, request, share
     else:
         assert n_drop == n_keep  # WordPiece and BPE have no lone prefix piece
     labels = LabelSet.from_documents(docs).labels
-    fz = Featurizer(tok, labels, "globalpointer", 48, 16, drop_lone_prefix=True)
+    fz = Featurizer(tok, labels, True, 48, 16, drop_lone_prefix=True)
     feats, encs, wins, stats = fz.features(docs)
     ws = [[(s, e, labels[t], None) for s, e, t in f["spans"]] for f in feats]
     out = fz.to_documents(docs, encs, wins, ws, nested=True)
@@ -147,7 +147,7 @@ def test_entities_outside_the_labels_are_counted_not_silently_dropped(bert_tok, 
     docs = [Document("张三在北京工作。", [Entity(0, 2, "name", "张三"), Entity(3, 5, "address", "北京")]),
             Document("李四去了上海。", [Entity(0, 2, "name", "李四"), Entity(4, 6, "address", "上海")]),
             Document("王五是医生。", [Entity(0, 2, "name", "王五")])]
-    fz = Featurizer(bert_tok, ["address"], decoder, 32, 8)
+    fz = Featurizer(bert_tok, ["address"], decoder == "globalpointer", 32, 8)
     feats, _, _, stats = fz.features(docs)
     assert stats.outside_labels == {"name": 3}
     assert "3 of types outside the model's labels" in stats.summary() and "name 3" in stats.summary()
@@ -155,4 +155,4 @@ def test_entities_outside_the_labels_are_counted_not_silently_dropped(bert_tok, 
         assert [len(f["spans"]) for f in feats] == [1, 1, 0]
     else:
         assert sum(t != fz.tag_index["O"] for f in feats for t in f["labels"]) == 4  # B/I of 北京, 上海 only
-    assert Featurizer(bert_tok, ["address", "name"], decoder, 32, 8).features(docs)[3].outside_labels == {}
+    assert Featurizer(bert_tok, ["address", "name"], decoder == "globalpointer", 32, 8).features(docs)[3].outside_labels == {}

@@ -9,7 +9,8 @@ import pytest
 import torch
 from conftest import train_run
 
-from lingshu.training.health import collapse_warning, prediction_warning, token_geometry
+from lingshu.tasks import get_task
+from lingshu.training.health import collapse_warning, token_geometry
 
 
 def tiny_encoder(tok):
@@ -41,13 +42,14 @@ def test_token_geometry_tells_a_collapsed_encoder(bert_tok):
 
 
 def test_prediction_warning():
-    assert "no entity" in prediction_warning("ner", {"micro": {"predicted": 0, "support": 12}, "documents": 5})
-    assert "no triple" in prediction_warning("re", {"micro": {"predicted": 0, "support": 3}, "documents": 2})
-    assert prediction_warning("ner", {"micro": {"predicted": 4, "support": 12}}) is None
+    ner, re_, pair = get_task("ner"), get_task("re"), get_task("pair")
+    assert "no entity" in ner.prediction_warning({"micro": {"predicted": 0, "support": 12}, "documents": 5})
+    assert "no triple" in re_.prediction_warning({"micro": {"predicted": 0, "support": 3}, "documents": 2})
+    assert ner.prediction_warning({"micro": {"predicted": 4, "support": 12}}) is None
     same = {"per_label": {"0": {"predicted": 0}, "1": {"predicted": 9}, "2": {"predicted": 0}}, "documents": 9}
-    assert "same label ('1')" in prediction_warning("pair", same)
+    assert "same label ('1')" in pair.prediction_warning(same)
     same["per_label"]["0"]["predicted"] = 1
-    assert prediction_warning("pair", same) is None
+    assert pair.prediction_warning(same) is None
 
 
 def _model(task, decoder, labels, tok, patterns=None):
@@ -68,7 +70,7 @@ def test_init_priors_sets_log_label_frequencies(bert_tok, shared):
     docs = read_documents(shared / "cluener" / "dev.json").documents[:200]
     labels = LabelSet.from_documents(docs).labels
     model = _model("ner", "crf", labels, bert_tok)
-    feats = Featurizer(bert_tok, labels, "crf", 64, 16).features(docs)[0]
+    feats = Featurizer(bert_tok, labels, False, 64, 16).features(docs)[0]
     model.init_priors(feats)
     tags = bios_tags(labels)
     probs = model.head.proj.bias.exp()
@@ -79,10 +81,10 @@ def test_init_priors_sets_log_label_frequencies(bert_tok, shared):
     assert math.isclose(float(probs[tags.index("O")]), (n_o + 1) / (n + len(tags)), rel_tol=1e-4)
 
     gp = _model("ner", "globalpointer", labels, bert_tok)
-    gfeats = Featurizer(bert_tok, labels, "globalpointer", 64, 16).features(docs)[0]
+    gfeats = Featurizer(bert_tok, labels, True, 64, 16).features(docs)[0]
     gp.init_priors(gfeats)
     gp.eval()
-    b = Featurizer(bert_tok, labels, "globalpointer", 64, 16).collate(gfeats[:8])
+    b = Featurizer(bert_tok, labels, True, 64, 16).collate(gfeats[:8])
     with torch.no_grad():
         logits = gp(**b).logits
     valid = logits > -1e3

@@ -23,8 +23,8 @@ def test_packed_equals_padded(arch, extra, bert_tok):
     model = LingshuModel(cfg).eval()
     texts = ["患者出现发热咳嗽三天，诊断为社区获得性肺炎，给予阿莫西林治疗。" * 2, "头痛。", "血常规检查提示白细胞升高。"]
     docs = [Document(t, [Entity(2, 4, "sym", t[2:4])]) for t in texts]
-    padded = Featurizer(bert_tok, ["dis", "sym"], "globalpointer", 128, 32)
-    packed = Featurizer(bert_tok, ["dis", "sym"], "globalpointer", 128, 32, padding_free=True)
+    padded = Featurizer(bert_tok, ["dis", "sym"], True, 128, 32)
+    packed = Featurizer(bert_tok, ["dis", "sym"], True, 128, 32, padding_free=True)
     feats, *_ = padded.features(docs)
     assert max(len(f["input_ids"]) for f in feats) > 2 * 16  # longer than the sliding window
     a, b = padded.collate(feats), packed.collate(feats)

@@ -58,7 +58,7 @@ def test_model_never_emits_a_triple_outside_the_schema(bert_tok):
     """Hand-set head weights: every span is a mention, every mention is 症状, and every pair
     scores every pattern at probability ~1. Only patterns whose types agree may come out, and
     here none does (no pattern has a 症状 subject and a 症状 object)."""
-    from lingshu.inference.pipeline import RePipeline
+    from lingshu.tasks.re import RePipeline
 
     model = _tiny_re_model(bert_tok)
     with torch.no_grad():

@@ -82,20 +82,15 @@ def _where(doc: Document) -> str:
 
 
 def write_spans(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:
-    """JSON lines ``{"id"?, "text", "entities": [{"start", "end", "type", "text", "score"?}]}``."""
+    """JSON lines of `Document.to_dict()`: ``{"id"?, "text", "entities": [{"start", "end", "type",
+    "text", "score"?}], "relations"?, "text_pair"?, "label"?, "label_scores"?}``, plus the input
+    record's other fields."""
     for doc in docs:
-        ents = []
-        for e in doc.ents:
-            d = {"start": e.start, "end": e.end, "type": e.type, "text": doc.text[e.start : e.end]}
-            if e.score is not None:
-                d["score"] = round(float(e.score), 4)
-            ents.append(d)
         rec = _head(doc)
-        rec["text"] = doc.text
-        rec["entities"] = ents
+        rec.update((k, v) for k, v in doc.to_dict().items() if k != "id")
         f.write(_dumps(_tail(rec, doc)) + "\n")
         s.documents += 1
-        s.entities += len(ents)
+        s.entities += len(rec["entities"])
 
 
 def _cluener_label(doc: Document) -> dict:

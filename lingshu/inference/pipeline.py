@@ -1,22 +1,26 @@
 """Pipelines: a trained model directory -> a callable.
 
-- `NerPipeline`:  `nlp(text) -> Document` with entities;
-- `RePipeline`:   `nlp(text) -> Document` with relations (and the mentions found);
-- `PairPipeline`: `nlp(text1, text2) -> Document` with `label` and `label_scores`.
+`Pipeline` is what every task's pipeline shares: the device, the precision, the task's
+featurizer and the length-sorted batched forward (`_run`). Each task's subclass (in
+lingshu/tasks/) turns documents into features, runs the model and turns its outputs back into
+`Document`s:
 
-`load_pipeline(dir)` picks the one the model's task needs. Texts of any length: windows are
+- `lingshu.tasks.ner.NerPipeline`:   `nlp(text) -> Document` with entities;
+- `lingshu.tasks.re.RePipeline`:     `nlp(text) -> Document` with relations (and the mentions found);
+- `lingshu.tasks.pair.PairPipeline`: `nlp(text1, text2) -> Document` with `label` and `label_scores`.
+
+`load_pipeline(dir)` picks the one the model's task names. Texts of any length: windows are
 predicted in length-sorted batches (little padding) and merged back per text.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, overload
+from typing import Iterable
 
 import torch
 
 from lingshu.schema import Document
-from lingshu.text.features import Featurizer
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -44,64 +48,46 @@ def pick_precision(precision: str | None, device: torch.device, spec: dict) -> s
     return trained
 
 
-class NerPipeline:
-    """Entity extraction with a lingshu model.
-
-    Example:
-        >>> nlp = lingshu.load("runs/cmeee-gp")
-        >>> doc = nlp("患者出现发热、咳嗽。")
-        >>> [(e.text, e.type) for e in doc.ents]
-    """
+class Pipeline:
+    """The shared part of every task's pipeline (module docstring)."""
 
     def __init__(self, model, tokenizer, device: str | None = None, batch_size: int = 64,
                  precision: str | None = None):
+        from lingshu.tasks import task_of
+
         self.model = model
         self.tokenizer = tokenizer
+        self.task = task_of(model.config.lingshu)
         self.device = pick_device(device)
         self.precision = pick_precision(precision, self.device, model.config.lingshu)
         self.model.to(self.device).eval()
         self.batch_size = batch_size
-        self.featurizer = self.make_featurizer(model.config.lingshu,
-                                               model.config._attn_implementation == "flash_attention_2")
-
-    def make_featurizer(self, spec: dict, padding_free: bool):
-        self.nested = spec["decoder"] == "globalpointer"
-        return Featurizer(self.tokenizer, spec["labels"], spec["decoder"], spec.get("max_seq_length", 128),
-                          spec.get("stride", 32), padding_free=padding_free,
-                          drop_lone_prefix=bool(spec.get("drop_lone_prefix", False)))
+        self.featurizer = self.task.featurizer(model.config.lingshu, tokenizer,
+                                               padding_free=model.config._attn_implementation == "flash_attention_2")
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | None = None, batch_size: int = 64,
                         precision: str | None = None):
-        """The pipeline for the directory's task (NER, RE or pair), whichever class it is called on."""
+        """The pipeline for the directory's task, whichever class it is called on."""
         return load_pipeline(path, device, batch_size, precision)
 
     @property
-    def labels(self) -> list[str]:
-        return list(self.model.config.lingshu["labels"])
+    def spec(self) -> dict:
+        return self.model.config.lingshu
 
-    @overload
-    def __call__(self, text: str) -> Document: ...
-    @overload
-    def __call__(self, text: list[str]) -> list[Document]: ...
+    @property
+    def labels(self) -> list[str]:
+        return list(self.spec["labels"])
 
     def __call__(self, text):
+        """One text -> its `Document`; a list of texts -> a list of `Document`s."""
         if isinstance(text, str):
             return self.predict([Document(text)])[0]
         return self.predict([Document(t) for t in text])
 
-    @torch.no_grad()
     def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
-        """Predict entities for documents (their gold entities, if any, are ignored)."""
-        if not docs:
-            return []
-        feats, encs, wins, _ = self.featurizer.features(docs, with_labels=False)
-        window_spans: list = [None] * len(feats)
-        for idx, batch in self._run(feats, progress):
-            decoded = self.model.decode(batch["out"].logits.float(), batch["unit_mask"])
-            for i, spans in zip(idx, decoded):
-                window_spans[i] = spans
-        return self.featurizer.to_documents(docs, encs, wins, window_spans, self.nested)
+        """Predictions for documents (their gold annotations, if any, are ignored), in order."""
+        raise NotImplementedError
 
     def _run(self, feats, progress: bool = False, method=None):
         """Yield (indices, batch with the model's output under "out") over length-sorted batches
@@ -131,84 +117,11 @@ class NerPipeline:
                 self.model.train()
 
 
-class RePipeline(NerPipeline):
-    """Joint entity + relation extraction: `nlp(text) -> Document` with `relations`.
-
-    Example:
-        >>> nlp = lingshu.load("runs/cmeie")
-        >>> doc = nlp("糖尿病患者常出现多饮、多尿。")
-        >>> [r.key for r in doc.relations]       # (subject, predicate, object) strings
-    """
-
-    def make_featurizer(self, spec: dict, padding_free: bool):
-        from lingshu.text.re_features import ReFeaturizer
-
-        return ReFeaturizer(self.tokenizer, spec["labels"], spec["patterns"], spec.get("max_seq_length", 256),
-                            spec.get("stride", 64), padding_free=padding_free, decoder=spec["decoder"],
-                            drop_lone_prefix=bool(spec.get("drop_lone_prefix", False)))
-
-    @property
-    def patterns(self) -> list[tuple[str, str, str]]:
-        return [tuple(p) for p in self.model.config.lingshu["patterns"]]
-
-    @torch.no_grad()
-    def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
-        """Predict mentions and triples (gold annotations, if any, are ignored)."""
-        if not docs:
-            return []
-        feats, encs, wins, _ = self.featurizer.features(docs, with_labels=False)
-        results: list = [None] * len(feats)
-        for idx, batch in self._run(feats, progress, type(self.model).extract_relations):
-            for i, r in zip(idx, batch["out"]):
-                results[i] = r
-        return self.featurizer.to_re_documents(docs, encs, wins, results)
-
-
-class PairPipeline(NerPipeline):
-    """Sentence-pair classification: `nlp(text1, text2) -> Document` with `label`, `label_scores`.
-
-    Example:
-        >>> nlp = lingshu.load("runs/qqr")
-        >>> d = nlp("糖尿病吃什么", "糖尿病的饮食")
-        >>> d.label, d.label_scores
-    """
-
-    def make_featurizer(self, spec: dict, padding_free: bool):
-        from lingshu.text.pair_features import PairFeaturizer
-
-        return PairFeaturizer(self.tokenizer, spec["labels"], spec.get("max_seq_length", 128),
-                              token_type_ids=bool(spec.get("token_type_ids", True)))
-
-    def __call__(self, text, text_pair=None):
-        if isinstance(text, str):
-            if text_pair is None:
-                raise TypeError("a pair model takes two texts: nlp(text1, text2)")
-            return self.predict([Document(text, text_pair=text_pair)])[0]
-        return self.predict([Document(a, text_pair=b) for a, b in text])
-
-    @torch.no_grad()
-    def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
-        if not docs:
-            return []
-        feats, _ = self.featurizer.features(docs, with_labels=False)
-        labels = self.labels
-        out: list = [None] * len(docs)
-        for idx, batch in self._run(feats, progress):
-            probs = torch.softmax(batch["out"].logits.float(), -1).cpu()
-            for i, p in zip(idx, probs):
-                d = docs[i]
-                scores = {t: round(float(x), 4) for t, x in zip(labels, p)}
-                out[i] = Document(d.text, id=d.id, meta=d.meta, source=d.source, text_pair=d.text_pair,
-                                  label=labels[int(p.argmax())], label_scores=scores)
-        return out
-
-
-PIPELINES = {"ner": NerPipeline, "re": RePipeline, "pair": PairPipeline}
-
-
 def pipeline_for(model, tokenizer, device: str | None = None, batch_size: int = 64, precision: str | None = None):
     """The pipeline class the model's task needs, around an in-memory model."""
-    return PIPELINES[model.config.lingshu.get("task", "ner")](model, tokenizer, device, batch_size, precision)
+    from lingshu.tasks import task_of
+
+    return task_of(model.config.lingshu).pipeline_class(model, tokenizer, device, batch_size, precision)
 
 
 def load_pipeline(path: str | Path, device: str | None = None, batch_size: int = 64, precision: str | None = None):

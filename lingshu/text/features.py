@@ -54,12 +54,14 @@ class FeatureStats:
 class Featurizer:
     """Turns documents into windows of features for one tokenizer and one label set."""
 
-    def __init__(self, tokenizer, labels: list[str], decoder: str, max_seq_length: int = 128, stride: int = 32,
+    def __init__(self, tokenizer, labels: list[str], spans: bool, max_seq_length: int = 128, stride: int = 32,
                  padding_free: bool = False, drop_lone_prefix: bool = False):
+        """`spans`: label windows with typed unit spans (a span head; nested entities kept);
+        else with one BIOS tag per unit (a tag head; overlapping entities cannot be tags)."""
         self.tok = tokenizer
         self.drop_lone_prefix = drop_lone_prefix  # see lingshu.text.align.encode_texts
         self.labels = list(labels)
-        self.decoder = decoder
+        self.spans = bool(spans)
         self.max_seq_length = max_seq_length
         self.stride = stride
         self.padding_free = padding_free  # pack windows into one row (flash-attention varlen)
@@ -96,7 +98,7 @@ class Featurizer:
                 if x.type not in self.type_index:
                     stats.outside_labels[x.type] = stats.outside_labels.get(x.type, 0) + 1
             stats.unrepresentable += [(i, x) for x in lost]
-            if with_labels and self.decoder != "globalpointer":  # counted per text, not per window
+            if with_labels and not self.spans:  # counted per text, not per window
                 stats.nested_dropped += len(spans_to_bios(e.n_units, [x for x in spans if x[2] in self.type_index])[1])
             doc_spans.append(spans)
         feats = []
@@ -110,13 +112,18 @@ class Featurizer:
                     if s < w.u0 or e >= w.u1:
                         stats.clipped += 1
                     spans.append((max(s, w.u0) - w.u0, min(e, w.u1 - 1) - w.u0, t))
-                if self.decoder == "globalpointer":
+                if self.spans:
                     f["spans"] = [(s, e, self.type_index[t]) for s, e, t in spans if t in self.type_index]
                 else:
                     tags, _ = spans_to_bios(w.u1 - w.u0, [x for x in spans if x[2] in self.type_index])
                     f["labels"] = [self.tag_index[t] for t in tags]
             feats.append(f)
         return feats, encs, wins, stats
+
+    def train_dataset(self, feats: list[dict]):
+        """What the Trainer iterates over (a featurizer that re-samples per epoch returns a
+        dataset with `set_epoch`)."""
+        return feats
 
     def collate(self, batch: list[dict]) -> dict[str, torch.Tensor]:
         """Dynamic padding to the longest window in the batch (or one packed row, see `pack`)."""

@@ -70,6 +70,9 @@ class PairFeaturizer:
             feats.append(f)
         return feats, st
 
+    def train_dataset(self, feats: list[dict]):
+        return feats
+
     def collate(self, batch: list[dict]) -> dict[str, torch.Tensor]:
         n, t = len(batch), max(len(f["input_ids"]) for f in batch)
         ids = torch.full((n, t), self.pad, dtype=torch.long)

@@ -1,7 +1,7 @@
 """Documents with SPO triples -> windows of relation-model features, and predictions back.
 
 Two decoders read these features. ``span-type-pattern`` (the three-head model) is supervised,
-per text, as follows; ``gplinker`` (token-pair heads, see lingshu.modeling.model) gets the same
+per text, as follows; ``gplinker`` (token-pair heads, see lingshu.tasks.re) gets the same
 mentions as typed spans and, per SPO pattern, the (subject start, object start) and (subject end,
 object end) unit pairs of each located triple.
 
@@ -104,10 +104,12 @@ class ReFeaturizer(Featurizer):
     """Windows with mentions, their types and labelled mention pairs, for one schema."""
 
     def __init__(self, tokenizer, types: list[str], patterns: list, max_seq_length: int = 256, stride: int = 64,
-                 padding_free: bool = False, max_pairs: int = 512, seed: int = 0, decoder: str = "span-type-pattern",
+                 padding_free: bool = False, max_pairs: int = 512, seed: int = 0, token_pairs: bool = False,
                  drop_lone_prefix: bool = False):
-        super().__init__(tokenizer, types, "globalpointer", max_seq_length, stride, padding_free, drop_lone_prefix)
-        self.re_decoder = decoder  # "span-type-pattern" (three heads) or "gplinker" (token-pair heads)
+        super().__init__(tokenizer, types, True, max_seq_length, stride, padding_free, drop_lone_prefix)
+        # token_pairs: GPLinker's subject/object start and end pair labels; else the three-head
+        # model's mention pairs
+        self.token_pairs = token_pairs
         self.patterns = [tuple(p) for p in patterns]
         self.pattern_index = {p: k for k, p in enumerate(self.patterns)}
         self.max_pairs = max_pairs
@@ -172,7 +174,7 @@ class ReFeaturizer(Featurizer):
                 mentions, positives, skip = labels[w.doc_index]
                 local = sorted(m for m in mentions if m[0] >= w.u0 and m[1] < w.u1)
                 index = {m: i for i, m in enumerate(local)}
-                if self.re_decoder == "gplinker":
+                if self.token_pairs:
                     self._gplinker_labels(f, w, local, mentions, positives, seen.setdefault(w.doc_index, set()), st)
                     feats.append(f)
                     continue
@@ -257,7 +259,7 @@ class ReFeaturizer(Featurizer):
         return out
 
     def to_re_documents(self, docs: list[Document], encs, wins: list[Window], results) -> list[Document]:
-        """Merge per-window (mentions, triples) from `LingshuModel.extract_relations` into Documents."""
+        """Merge per-window (mentions, triples) from the RE model's `extract_relations` into Documents."""
         ents: list[dict] = [{} for _ in docs]
         rels: list[dict] = [{} for _ in docs]
         for w, (mentions, triples) in zip(wins, results):

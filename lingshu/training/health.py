@@ -67,19 +67,20 @@ def collapse_warning(now: dict[str, float], start: dict[str, float] | None, step
             "and learning rates too high for the encoder; it can recover, so watch eval_token_cosine.")
 
 
-def prediction_warning(task, report: dict) -> str | None:
-    """A plain sentence when a model predicted nothing at all on evaluation data, else None.
-
-    `task`: the task's name ("ner", "re", "pair")."""
-    if task == "pair":
-        per = report.get("per_label") or {}
-        used = [k for k, v in per.items() if v.get("predicted", 0)]
-        if len(per) > 1 and len(used) == 1:
-            return (f"The model predicted the same label ({used[0]!r}) for all {report.get('documents', '?')} pairs.")
-        return None
+def nothing_predicted_warning(report: dict, noun: str = "entity") -> str | None:
+    """A plain sentence when a model predicted no `noun` (entity, triple) at all on evaluation
+    data, else None. Each task picks its check (lingshu.tasks: `Task.prediction_warning`)."""
     micro = report.get("micro") or {}
     if micro.get("predicted", 1) == 0:
-        what = "triple" if task == "re" else "entity"
-        return (f"The model predicted no {what} at all on {report.get('documents', '?')} texts "
+        return (f"The model predicted no {noun} at all on {report.get('documents', '?')} texts "
                 f"(gold: {micro.get('support', 0)}): every score is 0 because nothing was predicted.")
+    return None
+
+
+def single_label_warning(report: dict) -> str | None:
+    """A plain sentence when a classifier gave every input the same label, else None."""
+    per = report.get("per_label") or {}
+    used = [k for k, v in per.items() if v.get("predicted", 0)]
+    if len(per) > 1 and len(used) == 1:
+        return f"The model predicted the same label ({used[0]!r}) for all {report.get('documents', '?')} pairs."
     return None

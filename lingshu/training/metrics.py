@@ -148,37 +148,3 @@ def pair_metrics(gold: list[Document], pred: list[Document]) -> dict:
         "documents": n,
         "unlabelled": len(gold) - n,
     }
-
-
-def eval_allowed_labels(task: str, labels: list[str], strict: bool = False, patterns=None):
-    """What a dev/test reader allows, the same for training-time dev scoring and `lingshu
-    evaluate`: for NER and RE nothing is dropped (a gold entity of a type, or a triple of a
-    predicate, the model does not know counts as a miss); for pairs a label outside the model's
-    (KUAKE-QQR dev's "NA") is reported and its record skipped. `strict` (evaluate --strict-labels)
-    drops NER/RE records with unknown labels instead."""
-    if task == "pair":
-        return set(labels)
-    if not strict:
-        return None
-    return {p[1] for p in patterns} if task == "re" else set(labels)
-
-
-def format_report(report: dict, task: str) -> str:
-    """The table a person reads for a task's report (NER per type, RE per predicate, pair per label)."""
-    if task == "re":
-        t = format_table(report, "per_predicate", "predicate")
-        m, ty = report["micro_typed"], report["mentions"]
-        return (t + f"\nmicro, types too: P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f}"
-                + f"\nmentions (string, type): P {ty['precision']:.4f} R {ty['recall']:.4f} F1 {ty['f1']:.4f}")
-    if task == "pair":
-        t = format_table(report, "per_label", "label")
-        return t + f"\naccuracy {report['accuracy']:.4f}   macro-F1 {report['macro_f1']:.4f}"
-    return format_table(report)
-
-
-def task_metrics(task: str, gold: list[Document], pred: list[Document]) -> dict:
-    return {"ner": span_metrics, "re": re_metrics, "pair": pair_metrics}[task](gold, pred)
-
-
-MAIN_METRIC = {"ner": "f1", "re": "f1", "pair": "accuracy"}
-

@@ -21,7 +21,6 @@ import logging
 import os
 import shutil
 import time
-from collections import Counter
 from pathlib import Path
 
 import torch
@@ -37,10 +36,8 @@ from lingshu.modeling.backbone import (
     scratch_config,
 )
 from lingshu.modeling.model import LingshuModel
-from lingshu.schema import Document, LabelSet
-from lingshu.text.features import Featurizer
+from lingshu.tasks import Task, get_task
 from lingshu.training.callbacks import EpochSetter, JsonlMetricsLogger, plot_curves
-from lingshu.training.metrics import MAIN_METRIC, eval_allowed_labels, format_report, task_metrics
 
 log = logging.getLogger("lingshu")
 
@@ -48,7 +45,7 @@ log = logging.getLogger("lingshu")
 class TaskTrainer(Trainer):
     """Trainer whose evaluation decodes dev documents exactly as `lingshu evaluate` does."""
 
-    def __init__(self, *args, dev_docs=None, tokenizer=None, task: str = "ner", head_lr_multiplier: float = 1.0,
+    def __init__(self, *args, task: Task, dev_docs=None, tokenizer=None, head_lr_multiplier: float = 1.0,
                  **kwargs):
         super().__init__(*args, **kwargs)
         self.dev_docs = dev_docs
@@ -67,7 +64,7 @@ class TaskTrainer(Trainer):
 
     def check_health(self, report: dict | None = None) -> dict:
         """Token geometry now (and at the start, the first time); warnings logged and kept."""
-        from lingshu.training.health import collapse_warning, prediction_warning, token_geometry
+        from lingshu.training.health import collapse_warning, token_geometry
 
         if not self.probe_texts:
             return {}
@@ -78,7 +75,7 @@ class TaskTrainer(Trainer):
                      geo["token_cosine"], geo["token_std"])
             return geo
         now = [w for w in (collapse_warning(geo, self.geometry_start, self.state.global_step),
-                           prediction_warning(self.task, report) if report else None) if w]
+                           self.task.prediction_warning(report) if report else None) if w]
         for w in now:
             log.warning(w)
         self.health_warnings += now
@@ -119,21 +116,12 @@ class TaskTrainer(Trainer):
                             batch_size=self.args.per_device_eval_batch_size)
         preds = pipe.predict(self.dev_docs)
         self.model.train()
-        report = task_metrics(self.task, self.dev_docs, preds)
+        report = self.task.metrics(self.dev_docs, preds)
         self.last_report = report
         self.reports[self.state.global_step] = report
         geo = self.check_health(report)
         self.eval_seconds += time.perf_counter() - t0
-        m = report["micro"]
-        if self.task == "pair":
-            metrics = {f"{metric_key_prefix}_accuracy": report["accuracy"],
-                       f"{metric_key_prefix}_macro_f1": report["macro_f1"]}
-        else:
-            metrics = {f"{metric_key_prefix}_f1": m["f1"], f"{metric_key_prefix}_precision": m["precision"],
-                       f"{metric_key_prefix}_recall": m["recall"]}
-            if self.task == "re":
-                metrics[f"{metric_key_prefix}_f1_typed"] = report["micro_typed"]["f1"]
-                metrics[f"{metric_key_prefix}_mention_f1"] = report["mentions"]["f1"]
+        metrics = self.task.eval_metrics(report, metric_key_prefix)
         metrics.update({f"{metric_key_prefix}_{k}": v for k, v in geo.items()})
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
@@ -192,64 +180,18 @@ def seq_lengths(cfg: DictConfig) -> tuple[int, int]:
     return int(ml), int(st)
 
 
-def task_labels(cfg: DictConfig, train_docs: list[Document]) -> dict:
-    """What the task's heads predict, from the config, the schema file or the training data.
-
-    Returns the `config.lingshu` fields that depend on data: "labels" (entity types, or pair
-    labels) and, for RE, "patterns" and "pattern_pos_weight".
-    """
-    task = cfg.task.task
-    given = list(cfg.task.labels) if cfg.task.get("labels") else None
-    if task == "pair":
-        labels = given or sorted({d.label for d in train_docs if d.label is not None})
-        if len(labels) < 2:
-            raise SystemExit(f"{cfg.data.train}: a pair classifier needs at least 2 labels, found {labels} "
-                             "(records need text1/text2 or query1/query2 and a label)")
-        return {"labels": labels}
-    if task == "re":
-        from lingshu.data.spo_schema import load_spo_schema
-
-        seen = Counter((r.subject.type, r.predicate, r.object.type) for d in train_docs for r in d.relations)
-        if not seen:
-            raise SystemExit(f"{cfg.data.train}: no SPO triple found (expected CMeIE records with spo_list)")
-        schema = cfg.data.get("schema")
-        patterns = load_spo_schema(schema) if schema else sorted(seen)
-        if not schema:
-            log.info("no data.schema: %d SPO patterns taken from the training data", len(patterns))
-        known = set(patterns)
-        outside = sum(n for p, n in seen.items() if p not in known)
-        if outside:
-            log.warning("%d training triples have a (subject_type, predicate, object_type) outside the schema; "
-                        "they are not learned", outside)
-        types = given or sorted({t for s, _, o in patterns for t in (s, o)}
-                                | {e.type for d in train_docs for e in d.entities})
-        # positives are few among all mention pairs and some predicates are rare: weight the
-        # positive term of each pattern's loss by positive_weight * (median count / count)^balance
-        counts = [max(seen.get(tuple(p), 0), 1) for p in patterns]
-        med = sorted(counts)[len(counts) // 2]
-        pw, bal = float(cfg.task.get("positive_weight", 1.0)), float(cfg.task.get("class_balance", 0.0))
-        weights = [round(min(pw * (med / c) ** bal, 50.0), 4) for c in counts]
-        return {"labels": types, "patterns": [list(p) for p in patterns], "pattern_pos_weight": weights}
-    labels = given or LabelSet.from_documents(train_docs).labels
-    if not labels:
-        raise SystemExit(f"{cfg.data.train}: no entity found, so there are no labels to learn")
-    return {"labels": labels}
-
-
-TASK_OPTIONS = ("head_size", "pattern_loss", "dropout", "mention_threshold", "type_threshold", "pattern_threshold", "max_mentions",
-                "span_loss_weight", "type_loss_weight", "pattern_loss_weight")
-
-
 def build_model(cfg: DictConfig, labels, train_texts: list[str], out_dir: Path):
-    """Tokenizer + encoder + heads, from a checkpoint or from scratch. Returns (model, tokenizer).
+    """Tokenizer + encoder + the task's heads, from a checkpoint or from scratch. Returns
+    (model, tokenizer).
 
-    `labels`: the entity types (a list), or the dict of `task_labels`.
+    `labels`: the entity types (a list), or the dict of the task's `labels`.
     """
+    task = get_task(cfg.task.get("task"))
     mc = cfg.model
     attn = mc.get("attn_implementation") or None
     max_len, stride = seq_lengths(cfg)
     spec = {
-        "task": cfg.task.get("task", "ner"),
+        "task": task.name,
         "decoder": cfg.task.decoder,
         **(labels if isinstance(labels, dict) else {"labels": list(labels)}),
         "max_seq_length": max_len,
@@ -257,8 +199,9 @@ def build_model(cfg: DictConfig, labels, train_texts: list[str], out_dir: Path):
         # new models leave SentencePiece's lone `▁` out of char-by-char input (lingshu.text.align);
         # a directory without this key was trained with it and is fed as it was trained
         "drop_lone_prefix": bool(cfg.model.get("drop_lone_prefix", True)),
-        **{k: cfg.task[k] for k in TASK_OPTIONS if cfg.task.get(k) is not None},
+        **{k: cfg.task[k] for k in task.config_keys if cfg.task.get(k) is not None},
     }
+    task.check_spec(spec)
     if mc.name_or_path:
         tok = load_tokenizer(mc.tokenizer or mc.name_or_path)
         backbone, report = load_pretrained_backbone(mc.name_or_path, attn)
@@ -279,8 +222,7 @@ def build_model(cfg: DictConfig, labels, train_texts: list[str], out_dir: Path):
         config.lingshu = spec
         model = LingshuModel(config)
         log.info("built %s from scratch: %.1fM parameters", mc.arch, model.num_parameters() / 1e6)
-    if spec["task"] == "pair":  # segment ids only where the encoder has segment embeddings (not ModernBERT)
-        model.config.lingshu = {**spec, "token_type_ids": int(getattr(model.config, "type_vocab_size", 0) or 0) > 1}
+    model.config.lingshu = task.finish_spec(model, spec)
     if mc.get("freeze_backbone"):
         for p in model.backbone.parameters():
             p.requires_grad = False
@@ -292,22 +234,9 @@ def build_model(cfg: DictConfig, labels, train_texts: list[str], out_dir: Path):
 def make_featurizer(model, tok, cfg: DictConfig):
     """The featurizer of the model's task, with the model's sequence settings."""
     spec = model.config.lingshu
-    task = spec.get("task", "ner")
-    if task == "pair":
-        from lingshu.text.pair_features import PairFeaturizer
-
-        return PairFeaturizer(tok, spec["labels"], spec["max_seq_length"], bool(spec.get("token_type_ids", True)))
     pf = cfg.model.get("padding_free", "auto")
     padding_free = (model.config._attn_implementation == "flash_attention_2") if pf == "auto" else bool(pf)
-    if task == "re":
-        from lingshu.text.re_features import ReFeaturizer
-
-        return ReFeaturizer(tok, spec["labels"], spec["patterns"], spec["max_seq_length"], spec["stride"],
-                            padding_free=padding_free, max_pairs=int(cfg.task.get("max_pairs", 512)),
-                            seed=int(cfg.trainer.seed), decoder=spec["decoder"],
-                            drop_lone_prefix=bool(spec.get("drop_lone_prefix", False)))
-    return Featurizer(tok, spec["labels"], spec["decoder"], spec["max_seq_length"], spec["stride"],
-                      padding_free=padding_free, drop_lone_prefix=bool(spec.get("drop_lone_prefix", False)))
+    return get_task(spec.get("task")).featurizer(spec, tok, padding_free=padding_free, cfg=cfg)
 
 
 def run(cfg: DictConfig, run_dir: str | Path) -> dict:
@@ -318,16 +247,12 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     set_seed(int(tc.seed))
     if not cfg.data.train:
         raise SystemExit("no training data: pass data.train=PATH (or data=cluener / data=cmeee / data=demo)")
-    task = cfg.task.get("task", "ner")
-    train_docs = _read(cfg.data.train, cfg.data.format)
-    if task == "pair" and any(d.label is None for d in train_docs):
-        n = sum(d.label is None for d in train_docs)
-        log.warning("%s: %d pairs without a label are left out of training", cfg.data.train, n)
-        train_docs = [d for d in train_docs if d.label is not None]
-    known = task_labels(cfg, train_docs)
-    labels = known["labels"]
+    task = get_task(cfg.task.get("task"))
+    train_docs = task.train_documents(cfg, _read(cfg.data.train, cfg.data.format))
+    known = task.labels(cfg, train_docs)
     # the dev reader's policy is `lingshu evaluate`'s: model selection scores what evaluate scores
-    dev_docs = _read(cfg.data.dev, cfg.data.format, labels=eval_allowed_labels(task, labels)) if cfg.data.dev else None
+    dev_docs = (_read(cfg.data.dev, cfg.data.format, labels=task.eval_allowed_labels(known["labels"]))
+                if cfg.data.dev else None)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
 
     texts = [t for d in train_docs for t in (d.text, d.text_pair) if t]
@@ -373,7 +298,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         logging_steps=int(tc.logging_steps),
         logging_first_step=True,
         load_best_model_at_end=bool(dev_docs),
-        metric_for_best_model=MAIN_METRIC[task] if dev_docs else None,
+        metric_for_best_model=task.main_metric if dev_docs else None,
         greater_is_better=True,
         save_total_limit=2,
         train_sampling_strategy="group_by_length" if tc.group_by_length else "random",
@@ -393,7 +318,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         callbacks.append(EarlyStoppingCallback(int(tc.early_stopping_patience)))
     if local_rank == 0 and (run_dir / "metrics.jsonl").exists() and not tc.resume:
         (run_dir / "metrics.jsonl").unlink()
-    train_dataset = featurizer.train_dataset(train_feats) if hasattr(featurizer, "train_dataset") else train_feats
+    train_dataset = featurizer.train_dataset(train_feats)
     if hasattr(train_dataset, "set_epoch"):
         callbacks.append(EpochSetter(train_dataset))
     trainer = TaskTrainer(
@@ -447,14 +372,12 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         (run_dir / "train_summary.json").write_text(json.dumps({**train_stats, "dev": report}, indent=2,
                                                                ensure_ascii=False), encoding="utf-8")
         OmegaConf.save(cfg, run_dir / "lingshu_config.yaml", resolve=True)
-        curve = {"pair": {"metric": "eval_accuracy", "name": "dev_accuracy.png", "ylabel": "dev accuracy"},
-                 "re": {"ylabel": "dev F1 (strict triples)"}}.get(task, {})
-        plots = plot_curves(trainer.state.log_history, run_dir, **curve)
+        plots = plot_curves(trainer.state.log_history, run_dir, **task.curve)
         if not tc.keep_checkpoints:
             for ck in run_dir.glob("checkpoint-*"):
                 shutil.rmtree(ck, ignore_errors=True)
         if report:
-            print("\nDev set, " + report["scheme"] + ":\n" + format_report(report, task))
+            print("\nDev set, " + report["scheme"] + ":\n" + task.format_report(report))
         for w in trainer.health_current:
             print(f"\nWARNING: {w}")
         passed = [w for w in trainer.health_warnings if w not in trainer.health_current]

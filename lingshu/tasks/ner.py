@@ -1,0 +1,154 @@
+"""Named entities: a softmax or CRF over BIOS tags (flat entities), or GlobalPointer spans
+(nested entities, e.g. CMeEE). Task configs: ner-softmax, ner-crf, ner-globalpointer.
+
+    NerModel     encoder + `head` (TagHead or GlobalPointer); forward -> loss and logits
+    NerPipeline  nlp(text) -> Document with entities (char offsets), windows merged per text
+    NerTask      labels from the data, strict span F1 per type, seqeval for tag decoders
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lingshu.inference.pipeline import Pipeline
+from lingshu.modeling.heads import GlobalPointer, TagHead
+from lingshu.modeling.model import LingshuModel, LingshuOutput
+from lingshu.schema import Document, LabelSet, bios_tags
+from lingshu.tasks.base import Task, register
+
+DECODERS = ("softmax", "crf", "globalpointer")
+SPAN_DECODER = "globalpointer"
+
+
+class NerModel(LingshuModel):
+    """Entities: `head` is a GlobalPointer (decoder globalpointer) or a TagHead over BIOS tags
+    (softmax, or crf with a CRF layer)."""
+
+    @property
+    def spans(self) -> bool:
+        return self.spec.get("decoder") == SPAN_DECODER
+
+    def build_heads(self, hidden: int) -> None:
+        spec = self.spec
+        NerTask.check_spec(None, spec)
+        if self.spans:
+            self.head = GlobalPointer(hidden, len(spec["labels"]), int(spec.get("head_size", 64)), self.dropout_p)
+        else:
+            self.head = TagHead(hidden, len(bios_tags(spec["labels"])), spec["decoder"] == "crf", self.dropout_p)
+
+    @torch.no_grad()
+    def init_priors(self, features: list[dict]) -> dict:
+        if self.spans:
+            pos = torch.zeros(len(self.spec["labels"]))
+            cand = 0
+            for f in features:
+                n = len(f["unit_index"])
+                cand += n * (n + 1) // 2
+                for _, _, t in f["spans"]:
+                    pos[t] += 1
+            logit = torch.log((pos + 1) / max(cand, 1))  # per type: P(span is an entity of type t)
+            bias = self.head.bias.bias
+            bias[0::2] = logit  # start and end halves: the span logit adds (start + end) / 2
+            bias[1::2] = logit
+            return {"head.bias.bias": f"log span priors ({float(logit.min()):.1f} .. {float(logit.max()):.1f})"}
+        counts = torch.zeros(self.head.proj.out_features)
+        for f in features:
+            for t in f["labels"]:
+                counts[t] += 1
+        self.head.proj.bias.copy_(self.log_priors(counts))
+        return {"head.proj.bias": "log tag frequencies"}
+
+    def forward(self, input_ids, unit_index=None, unit_mask=None, attention_mask=None, labels=None, spans=None,
+                position_ids=None, seq_lens=None, **_):
+        units = self.units(input_ids, attention_mask, unit_index, position_ids, seq_lens)
+        mask = unit_mask.bool()
+        if self.spans:
+            logits = self.head(units, mask)
+            loss = GlobalPointer.loss(logits, spans) if spans is not None else None
+        else:
+            logits = self.head(units)
+            loss = self.head.loss(logits, labels, mask) if labels is not None else None
+        return LingshuOutput(loss=loss, logits=logits)
+
+    @torch.no_grad()
+    def decode(self, logits: torch.Tensor, unit_mask: torch.Tensor):
+        """Logits -> per window a list of (start_unit, end_unit, type, score)."""
+        labels = self.spec["labels"]
+        if self.spans:
+            return [[(i, j, labels[t], s) for i, j, t, s in row] for row in GlobalPointer.decode(logits)]
+        from lingshu.text.tags import bios_to_spans
+
+        tags = bios_tags(labels)
+        paths = self.head.decode(logits, unit_mask.bool())
+        return [[(s, e, t, None) for s, e, t in bios_to_spans([tags[i] for i in p])] for p in paths]
+
+    def decode_tags(self, logits: torch.Tensor, unit_mask: torch.Tensor) -> list[list[str]]:
+        tags = bios_tags(self.spec["labels"])
+        return [[tags[i] for i in p] for p in self.head.decode(logits, unit_mask.bool())]
+
+
+class NerPipeline(Pipeline):
+    """Entity extraction with a lingshu model.
+
+    Example:
+        >>> nlp = lingshu.load("runs/cmeee-gp")
+        >>> doc = nlp("患者出现发热、咳嗽。")
+        >>> [(e.text, e.type) for e in doc.ents]
+    """
+
+    @torch.no_grad()
+    def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
+        """Predict entities for documents (their gold entities, if any, are ignored)."""
+        if not docs:
+            return []
+        feats, encs, wins, _ = self.featurizer.features(docs, with_labels=False)
+        window_spans: list = [None] * len(feats)
+        for idx, batch in self._run(feats, progress):
+            decoded = self.model.decode(batch["out"].logits.float(), batch["unit_mask"])
+            for i, spans in zip(idx, decoded):
+                window_spans[i] = spans
+        return self.featurizer.to_documents(docs, encs, wins, window_spans, self.featurizer.spans)
+
+
+class NerTask(Task):
+    name = "ner"
+    output_layouts = ("spans", "cluener", "cmeee", "conll")
+    config_keys = ("head_size", "dropout")
+
+    def check_spec(self, spec: dict) -> None:
+        if spec.get("decoder") not in DECODERS:
+            raise ValueError(f"unknown decoder {spec.get('decoder')!r}; choose one of {DECODERS}")
+
+    def labels(self, cfg, train_docs: list) -> dict:
+        labels = list(cfg.task.labels) if cfg.task.get("labels") else LabelSet.from_documents(train_docs).labels
+        if not labels:
+            raise SystemExit(f"{cfg.data.train}: no entity found, so there are no labels to learn")
+        return {"labels": labels}
+
+    def featurizer(self, spec: dict, tokenizer, padding_free: bool = False, cfg=None):
+        from lingshu.text.features import Featurizer
+
+        return Featurizer(tokenizer, spec["labels"], spec["decoder"] == SPAN_DECODER, spec.get("max_seq_length", 128),
+                          spec.get("stride", 32), padding_free=padding_free,
+                          drop_lone_prefix=bool(spec.get("drop_lone_prefix", False)))
+
+    def model_class(self, spec: dict):
+        self.check_spec(spec)
+        return NerModel
+
+    pipeline_class = NerPipeline
+
+    def metrics(self, gold: list, pred: list) -> dict:
+        from lingshu.training.metrics import span_metrics
+
+        return span_metrics(gold, pred)
+
+    def extra_reports(self, gold: list, pred: list, spec: dict, tokenizer) -> dict[str, tuple[str, str]]:
+        if spec.get("decoder") == SPAN_DECODER:  # nested spans are not tags
+            return {}
+        from lingshu.training.metrics import seqeval_report
+
+        return {"seqeval": ("IOBES, strict mode (seqeval)", seqeval_report(gold, pred, tokenizer))}
+
+
+register(NerTask())
