@@ -183,8 +183,10 @@ def cmd_evaluate(a) -> int:
 
 
 def cmd_predict(a) -> int:
+    """Stream: file -> reader -> `nlp.pipe` -> writer, so memory stays bounded whatever the
+    input's size; records are written in input order."""
     import lingshu
-    from lingshu.data import detect_format, read_documents, write_documents
+    from lingshu.data import ValidationReport, detect_format, iter_documents, write_documents
     from lingshu.data.validate import AnyLabel
 
     nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size)
@@ -195,13 +197,21 @@ def cmd_predict(a) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     fmt = a.format or detect_format(a.input)
-    # prediction ignores gold labels: a pair record labelled "NA" is predicted, not skipped
-    res = read_documents(a.input, format=fmt, labels=AnyLabel() if fmt == "pair" else None)
-    print(res.report.summary().splitlines()[0], file=sys.stderr)
-    pred = nlp.predict(res.documents, progress=True)
     out_fmt = task.output_layout(a.output_format, fmt)
-    write_documents(pred, a.output, out_fmt)
-    print(f"wrote {len(pred)} documents, {task.summarize(pred)} to {a.output} ({out_fmt} layout)")
+    report = ValidationReport()
+    # prediction ignores gold labels: a pair record labelled "NA" is predicted, not skipped
+    docs = iter_documents(a.input, format=fmt, labels=AnyLabel() if fmt == "pair" else None, report=report)
+    total = 0
+
+    def counted(stream):
+        nonlocal total
+        for d in stream:
+            total += task.count(d)
+            yield d
+
+    summary = write_documents(counted(nlp.pipe(docs, progress=True)), a.output, out_fmt)
+    print(report.summary().splitlines()[0], file=sys.stderr)
+    print(f"wrote {summary.documents} documents, {task.summarize(total)} to {a.output} ({out_fmt} layout)")
     return 0
 
 

@@ -91,13 +91,10 @@ def test_real_file_details(real):
 
 
 @needs_data
-def test_cmeee_train_reads_fast():
-    import time
-
-    t = time.perf_counter()
+def test_cmeee_train_reads_every_record():
+    # how fast: benchmarks/bench_data_speed.py (no timing in tests)
     res = read_documents(DATA / "cmeee/CMeEE_train.json")
     assert len(res.documents) == 15_000
-    assert time.perf_counter() - t < 4  # target < 2 s; slack for loaded CI machines
 
 
 @needs_data

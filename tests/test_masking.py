@@ -4,8 +4,6 @@ Every rate below is measured over thousands of words drawn with a fixed seed, so
 are several standard errors wide and the tests are deterministic.
 """
 
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -362,22 +360,7 @@ def test_dataloader_workers_draw_different_masks(tok, examples):
     assert not torch.equal(epoch1[0], epoch2[0])
 
 
-@pytest.mark.parametrize("strategy,kw", [("entity-wwm", {}), ("char", {}),
-                                         ("entity-wwm", {"replace_prob": 0.1, "delete_prob": 0.05,
-                                                         "entity_mask_prob": 0.1})])
-def test_collator_speed(tok, examples, terms, strategy, kw):
-    full = [e for e in examples if len(e["input_ids"]) == MAX_LEN][:32]
-    assert len(full) == 32
-    col = EntityAwareWWMCollator(tok, strategy=strategy, seed=11, lexicon_terms=terms, **kw)
-    col(full)  # warm the replacement-term cache
-    times = []
-    for _ in range(30):
-        t0 = time.perf_counter()
-        col(full)
-        times.append(time.perf_counter() - t0)
-    ms = 1000 * float(np.median(times))
-    print(f"{strategy} {kw}: {ms:.2f} ms per 32x{MAX_LEN} batch")
-    assert ms < 30  # a training step on any backbone takes far longer; typical figure is a few ms
+# the collator's speed: benchmarks/bench_data_speed.py (no timing in tests)
 
 
 def test_whole_entity_masking_after_replacement_truncates_the_row(tok, examples, terms):

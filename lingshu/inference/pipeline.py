@@ -16,7 +16,7 @@ predicted in length-sorted batches (little padding) and merged back per text.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import torch
 
@@ -83,11 +83,53 @@ class Pipeline:
         """One text -> its `Document`; a list of texts -> a list of `Document`s."""
         if isinstance(text, str):
             return self.predict([Document(text)])[0]
-        return self.predict([Document(t) for t in text])
+        return self.predict([self.as_document(t) for t in text])
+
+    def as_document(self, x) -> Document:
+        """What `pipe` and `__call__` accept as one input: a `Document` or a text."""
+        if isinstance(x, Document):
+            return x
+        if isinstance(x, str):
+            return Document(x)
+        raise TypeError(f"expected a text or a Document, got {type(x).__name__}")
 
     def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
         """Predictions for documents (their gold annotations, if any, are ignored), in order."""
         raise NotImplementedError
+
+    def pipe(self, inputs: Iterable, batch_size: int | None = None, buffer_size: int | None = None,
+             progress: bool = False) -> Iterator[Document]:
+        """Stream predictions for an iterable of texts or `Document`s, in input order, with
+        bounded memory: `buffer_size` inputs (default 16 batches, at least 256) are read,
+        predicted in length-sorted batches of `batch_size` windows, and yielded before the next
+        are read. `progress`: a bar counting texts (texts/s)."""
+        bs = batch_size or self.batch_size
+        buf = max(1, buffer_size or max(16 * bs, 256))
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(desc="predict", unit="text")
+        saved, self.batch_size = self.batch_size, bs
+        try:
+            chunk: list[Document] = []
+            for x in inputs:
+                chunk.append(self.as_document(x))
+                if len(chunk) >= buf:
+                    yield from self._chunk(chunk, bar)
+                    chunk = []
+            if chunk:
+                yield from self._chunk(chunk, bar)
+        finally:
+            self.batch_size = saved
+            if bar is not None:
+                bar.close()
+
+    def _chunk(self, chunk: list[Document], bar) -> Iterator[Document]:
+        out = self.predict(chunk)
+        if bar is not None:
+            bar.update(len(chunk))
+        yield from out
 
     def _run(self, feats, progress: bool = False, method=None):
         """Yield (indices, batch with the model's output under "out") over length-sorted batches

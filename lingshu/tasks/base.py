@@ -98,9 +98,13 @@ class Task:
 
         return nothing_predicted_warning(report, self.noun)
 
-    def summarize(self, pred: list) -> str:
-        """What `lingshu predict` says it wrote, e.g. "1,234 entities"."""
-        return f"{sum(len(d.entities) for d in pred)} {'entities' if self.noun == 'entity' else self.noun + 's'}"
+    def count(self, doc) -> int:
+        """How many predictions a document holds (what `lingshu predict` counts)."""
+        return len(doc.entities)
+
+    def summarize(self, total: int) -> str:
+        """What `lingshu predict` says it wrote, from the sum of `count`, e.g. "1,234 entities"."""
+        return f"{total:,} {'entities' if self.noun == 'entity' else self.noun + 's'}"
 
     def output_layout(self, requested: str | None, input_layout: str | None) -> str:
         """The layout predictions are written in: `requested` when it holds them (else

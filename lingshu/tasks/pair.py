@@ -56,7 +56,15 @@ class PairPipeline(Pipeline):
             if text_pair is None:
                 raise TypeError("a pair model takes two texts: nlp(text1, text2)")
             return self.predict([Document(text, text_pair=text_pair)])[0]
-        return self.predict([Document(a, text_pair=b) for a, b in text])
+        return self.predict([self.as_document(x) for x in text])
+
+    def as_document(self, x) -> Document:
+        """A `Document` with `text_pair`, or a (text1, text2) tuple."""
+        if isinstance(x, Document):
+            return x
+        if isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(t, str) for t in x):
+            return Document(x[0], text_pair=x[1])
+        raise TypeError(f"a pair model takes (text1, text2) pairs or Documents with text_pair, got {x!r:.60}")
 
     @torch.no_grad()
     def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
@@ -134,8 +142,8 @@ class PairTask(Task):
 
         return single_label_warning(report)
 
-    def summarize(self, pred: list) -> str:
-        return "labels"
+    def count(self, doc) -> int:
+        return int(doc.label is not None)
 
 
 register(PairTask())
