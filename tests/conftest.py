@@ -96,3 +96,13 @@ def crf_model(cluener_subset, tmp_path_factory):
     out = tmp_path_factory.mktemp("crf") / "run"
     report = train_run(out, "tiny-bert", "ner-crf", *cluener_subset)
     return out, report
+
+
+# fixtures that train a model: every test using one is slow too (`pytest -m "not slow"` skips them)
+TRAINING_FIXTURES = {"crf_model", "pair_run", "re_run", "mlm_dir"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -83,6 +83,7 @@ def test_fill_mask_round_trip(mlm_dir):
     assert len(fill_mask(str(out), "患者出现[MASK]", top_k=2)) == 1  # one mask: still one list per mask
 
 
+@pytest.mark.slow
 def test_finetune_from_adapted_model(mlm_dir, cluener_subset, tmp_path):
     from conftest import train_run
 

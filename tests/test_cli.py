@@ -141,6 +141,7 @@ def test_key_report_from_mlm_checkpoint(arch, bert_tok, tmp_path):
     assert (backbone.get_input_embeddings().weight == src[emb]).all()
 
 
+@pytest.mark.slow
 def test_train_from_pretrained_dir(bert_tok, cluener_subset, tmp_path):
     """model.name_or_path=DIR: the tokenizer and the architecture come from the checkpoint."""
     from conftest import train_run
@@ -158,6 +159,7 @@ def test_train_from_pretrained_dir(bert_tok, cluener_subset, tmp_path):
     assert cfg["num_hidden_layers"] == 3 and cfg["hidden_size"] == 64 and cfg["vocab_size"] == 21128
 
 
+@pytest.mark.slow
 def test_quickstart(tmp_path):
     r = run_cli("quickstart", "--dir", str(tmp_path / "qs"), "--steps", "40", timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]

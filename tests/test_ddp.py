@@ -5,7 +5,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_two_process_gloo(cluener_subset, tmp_path):
     train, dev = cluener_subset
     out = tmp_path / "ddp"

@@ -98,6 +98,7 @@ def test_init_priors_pairs(bert_tok):
     assert torch.allclose(model.classifier.bias.exp(), torch.tensor([7 / 13, 4 / 13, 2 / 13]), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_training_warns_when_nothing_is_predicted(cluener_subset, tmp_path):
     """A run that cannot learn (0 steps of real learning rate) says so in train_summary.json."""
     import json
@@ -112,6 +113,7 @@ def test_training_warns_when_nothing_is_predicted(cluener_subset, tmp_path):
 REAL = os.environ.get("LINGSHU_REAL_MODEL")  # e.g. a multilingual-e5-small directory (../shared/tools/realweights)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not REAL or not Path(REAL or "").exists(), reason="set LINGSHU_REAL_MODEL to a real checkpoint")
 @pytest.mark.parametrize("priors,collapses", [(True, False), (False, True)])
 def test_real_weights_encoder_does_not_collapse(priors, collapses, cluener_subset, tmp_path):

@@ -86,6 +86,7 @@ def test_pair_load_returns_label_and_probabilities(pair_run):
         nlp("only one text")
 
 
+@pytest.mark.slow
 def test_pair_on_modernbert_sends_no_segment_ids(qqr, tmp_path):
     """ModernBERT has no token_type embeddings: the pair model must not feed segment ids."""
     from lingshu.config import compose

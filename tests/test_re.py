@@ -6,7 +6,7 @@ import logging
 import pytest
 import torch
 
-from lingshu.modeling.re_heads import decode_triples
+from lingshu.decoding import decode_triples
 from lingshu.schema import Document, Entity, Relation
 
 PATTERNS = [("疾病", "临床表现", "症状"), ("疾病", "药物治疗", "药物"), ("症状", "相关（导致）", "疾病")]
@@ -229,6 +229,7 @@ def test_re_heads_reported_as_new_when_loading_an_mlm_checkpoint(bert_tok, tmp_p
     assert "!!!" not in text
 
 
+@pytest.mark.slow
 def test_gplinker_option_trains_and_decodes_within_the_schema(shared, tmp_path):
     """task=re-gplinker: the token-pair alternative trains through the same path (loss falls),
     saves its three GlobalPointer heads, and its triples are schema patterns."""

@@ -137,6 +137,7 @@ def test_registry_knows_the_builtin_tasks_and_refuses_unknown_names():
         register(type(get_task("ner"))())
 
 
+@pytest.mark.slow
 def test_a_task_defined_in_a_test_trains_evaluates_and_predicts_through_the_cli(toy_task, cluener_subset, tmp_path,
                                                                                 capsys):
     from lingshu.cli import main

@@ -33,6 +33,7 @@ def test_tiny_bert_crf(crf_model):
     assert json.loads((run_dir / "config.json").read_text())["lingshu"]["decoder"] == "crf"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["ner-softmax", "ner-globalpointer"])
 def test_tiny_modernbert(task, cluener_subset, tmp_path):
     report = train_run(tmp_path, "tiny-modernbert", task, *cluener_subset)
@@ -45,6 +46,7 @@ def test_tiny_modernbert(task, cluener_subset, tmp_path):
     assert cfg["pad_token_id"] == 0 and cfg["cls_token_id"] == 2 and cfg["sep_token_id"] == 3
 
 
+@pytest.mark.slow
 def test_resume_continues_from_checkpoint(cluener_subset, tmp_path):
     common = ["model.config.num_hidden_layers=1", "trainer.eval_every=2", "trainer.keep_checkpoints=true",
               "trainer.logging_steps=1", "trainer.early_stopping_patience=0"]
@@ -58,6 +60,7 @@ def test_resume_continues_from_checkpoint(cluener_subset, tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.slow
 def test_hydra_sweep_writes_one_run_per_value(cluener_subset, tmp_path):
     import subprocess
     import sys
@@ -76,6 +79,7 @@ def test_hydra_sweep_writes_one_run_per_value(cluener_subset, tmp_path):
         assert ("0.001" in cfg) != ("0.002" in cfg)
 
 
+@pytest.mark.slow
 def test_dev_scoring_with_narrower_labels_is_what_evaluate_scores(cluener_subset, tmp_path):
     """task.labels narrower than the data: training's dev scoring keeps every dev record, as
     `lingshu evaluate` does (entities of the other types are misses), so the model is selected

@@ -131,6 +131,12 @@ class Pipeline:
             bar.update(len(chunk))
         yield from out
 
+    def forward(self, fn, *args, **kwargs):
+        """`fn(model, ...)` in eval mode, without gradients, in `self.precision` (a later stage of a
+        model whose inference has more than one)."""
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            return fn(self.model, *args, **kwargs)
+
     def _run(self, feats, progress: bool = False, method=None):
         """Yield (indices, batch with the model's output under "out") over length-sorted batches
         (little padding), in eval mode, in `self.precision` (bf16: autocast)."""

@@ -1,9 +1,10 @@
 """Task heads that run over units (one vector per character, see lingshu.text.align).
 
-- `TagHead`: BIOS token classification, softmax or CRF (pytorch-crf's `CRF`).
+- `TagHead`: BIOS token classification, softmax or CRF (pytorch-crf's `CRF` for the loss;
+  decoding after the forward, on numpy: lingshu.decoding.viterbi).
 - `GlobalPointer`: a span head for nested entities. For every entity type it scores each
   (start, end) pair of units with rotary-position-aware dot products; a span is predicted
-  when its score is > 0. We use the "efficient" variant: one shared (q, k) projection plus a
+  when its score is > 0 (lingshu.decoding.spans_above). We use the "efficient" variant: one shared (q, k) projection plus a
   per-type start/end bias, which has far fewer parameters than one projection per type and
   trains as well on CMeEE-sized data.
 """
@@ -45,20 +46,6 @@ class TagHead(nn.Module):
         # pays the dispatcher's cast checks for nothing, so it runs with autocast off
         with torch.autocast(emissions.device.type, enabled=False):
             return -self.crf(emissions[keep], tags[keep].clamp(min=0), mask[keep], reduction="token_mean")
-
-    @torch.no_grad()
-    def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
-        lengths = mask.sum(1).tolist()
-        if self.crf is None:
-            best = emissions.argmax(-1).tolist()
-            return [row[:n] for row, n in zip(best, lengths)]
-        out = [[] for _ in lengths]
-        keep = [i for i, n in enumerate(lengths) if n > 0]
-        if keep:
-            idx = torch.tensor(keep, device=emissions.device)
-            for i, path in zip(keep, self.crf.decode(emissions[idx], mask[idx])):
-                out[i] = path
-        return out
 
 
 def multilabel_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -129,12 +116,3 @@ class GlobalPointer(nn.Module):
         s = spans[bi, ei]
         target[bi, s[:, 2], s[:, 0], s[:, 1]] = True
         return multilabel_ce(logits.reshape(b * t, n * n), target.reshape(b * t, n * n)).mean()
-
-    @staticmethod
-    @torch.no_grad()
-    def decode(logits: torch.Tensor, threshold: float = 0.0) -> list[list[tuple[int, int, int, float]]]:
-        out: list[list[tuple[int, int, int, float]]] = [[] for _ in range(logits.shape[0])]
-        idx = (logits > threshold).nonzero().tolist()
-        for b, t, i, j in idx:
-            out[b].append((i, j, t, float(logits[b, t, i, j])))
-        return out

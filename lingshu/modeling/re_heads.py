@@ -12,7 +12,7 @@ heads, named as its checkpoints name them:
   threshold means no relation. Multi-label, because one pair can carry two predicates.
 
 Decoding emits a triple only when its pattern is in the schema *and* agrees with the types the
-type head gave both mentions (`decode_triples`).
+type head gave both mentions (lingshu.decoding.decode_triples, after the forward).
 """
 
 from __future__ import annotations
@@ -82,35 +82,3 @@ def pair_tensors(mentions: torch.Tensor, pairs: torch.Tensor, vectors: torch.Ten
     starts = mentions[..., 0].clamp(min=0)
     dist = torch.gather(starts, 1, idx[..., 1]) - torch.gather(starts, 1, idx[..., 0])
     return subj, obj, dist
-
-
-def decode_triples(
-    mention_types: list[set[str]],
-    pairs: list[tuple[int, int]],
-    pattern_probs: torch.Tensor,
-    patterns: list[tuple[str, str, str]],
-    threshold: float = 0.5,
-) -> list[tuple[int, int, int, float]]:
-    """Schema-constrained decoding for one window.
-
-    Args:
-        mention_types: for each predicted mention, the types the type head gave it.
-        pairs: ordered (subject index, object index) pairs, aligned with `pattern_probs` rows.
-        pattern_probs: (len(pairs), len(patterns)) probabilities.
-        patterns: the schema, (subject_type, predicate, object_type) per column.
-        threshold: a pattern holds when its probability is at least this.
-
-    Returns (subject index, object index, pattern index, probability) for every pattern that is
-    above the threshold and whose subject and object types are among the mentions' types. A
-    pattern outside the schema cannot be emitted: only schema columns exist.
-    """
-    out = []
-    if not pairs:
-        return out
-    hits = (pattern_probs >= threshold).nonzero().tolist()
-    for p, k in hits:
-        si, oi = pairs[p]
-        st, _, ot = patterns[k]
-        if st in mention_types[si] and ot in mention_types[oi]:
-            out.append((si, oi, k, float(pattern_probs[p, k])))
-    return out

@@ -8,13 +8,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from lingshu.decoding import spans_above, tag_paths
 from lingshu.inference.pipeline import Pipeline
 from lingshu.modeling.heads import GlobalPointer, TagHead
 from lingshu.modeling.model import LingshuModel, LingshuOutput
 from lingshu.schema import Document, LabelSet, bios_tags
 from lingshu.tasks.base import Task, register
+from lingshu.text.tags import bios_to_spans
 
 DECODERS = ("softmax", "crf", "globalpointer")
 SPAN_DECODER = "globalpointer"
@@ -70,21 +73,15 @@ class NerModel(LingshuModel):
             loss = self.head.loss(logits, labels, mask) if labels is not None else None
         return LingshuOutput(loss=loss, logits=logits)
 
-    @torch.no_grad()
-    def decode(self, logits: torch.Tensor, unit_mask: torch.Tensor):
-        """Logits -> per window a list of (start_unit, end_unit, type, score)."""
-        labels = self.spec["labels"]
-        if self.spans:
-            return [[(i, j, labels[t], s) for i, j, t, s in row] for row in GlobalPointer.decode(logits)]
-        from lingshu.text.tags import bios_to_spans
-
-        tags = bios_tags(labels)
-        paths = self.head.decode(logits, unit_mask.bool())
-        return [[(s, e, t, None) for s, e, t in bios_to_spans([tags[i] for i in p])] for p in paths]
-
-    def decode_tags(self, logits: torch.Tensor, unit_mask: torch.Tensor) -> list[list[str]]:
-        tags = bios_tags(self.spec["labels"])
-        return [[tags[i] for i in p] for p in self.head.decode(logits, unit_mask.bool())]
+    def crf_arrays(self) -> dict | None:
+        """The CRF's parameters as numpy arrays, for Viterbi after the forward (None: softmax
+        or spans)."""
+        crf = None if self.spans else self.head.crf
+        if crf is None:
+            return None
+        return {"start": crf.start_transitions.detach().float().cpu().numpy(),
+                "end": crf.end_transitions.detach().float().cpu().numpy(),
+                "transitions": crf.transitions.detach().float().cpu().numpy()}
 
 
 class NerPipeline(Pipeline):
@@ -104,10 +101,22 @@ class NerPipeline(Pipeline):
         feats, encs, wins, _ = self.featurizer.features(docs, with_labels=False)
         window_spans: list = [None] * len(feats)
         for idx, batch in self._run(feats, progress):
-            decoded = self.model.decode(batch["out"].logits.float(), batch["unit_mask"])
-            for i, spans in zip(idx, decoded):
+            logits = batch["out"].logits.float().cpu().numpy()
+            lengths = batch["unit_mask"].sum(1).cpu().numpy()
+            for i, spans in zip(idx, self.postprocess(logits, lengths)):
                 window_spans[i] = spans
         return self.featurizer.to_documents(docs, encs, wins, window_spans, self.featurizer.spans)
+
+    def postprocess(self, logits: np.ndarray, lengths: np.ndarray, threshold: float = 0.0) -> list[list]:
+        """Logits of a batch of windows -> per window [(start_unit, end_unit, type, score)]:
+        spans above `threshold` (GlobalPointer), else the tag path (CRF Viterbi or argmax) read
+        as BIOS spans (score None)."""
+        labels = self.spec["labels"]
+        if self.featurizer.spans:
+            return [[(i, j, labels[t], s) for i, j, t, s in row] for row in spans_above(logits, threshold)]
+        tags = bios_tags(labels)
+        return [[(s, e, t, None) for s, e, t in bios_to_spans([tags[k] for k in path])]
+                for path in tag_paths(logits, lengths, self.model.crf_arrays())]
 
 
 class NerTask(Task):

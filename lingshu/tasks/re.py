@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import torch
 from torch import nn
 
+from lingshu.decoding import all_pairs, decode_triples, sigmoid, top_spans
 from lingshu.inference.pipeline import Pipeline
 from lingshu.modeling.heads import GlobalPointer, multilabel_ce
 from lingshu.modeling.model import LingshuModel, LingshuOutput
-from lingshu.modeling.re_heads import EntityTypeClassifier, SpoPatternClassifier, decode_triples, pair_tensors, span_vectors
+from lingshu.modeling.re_heads import EntityTypeClassifier, SpoPatternClassifier, pair_tensors, span_vectors
 from lingshu.schema import Document
 from lingshu.tasks.base import Task, register
 
@@ -32,24 +34,13 @@ THREE_HEAD, GPLINKER = "span-type-pattern", "gplinker"
 DECODERS = (THREE_HEAD, GPLINKER)
 
 
-def top_spans(scores: torch.Tensor, threshold: float, cap: int) -> list[tuple[int, int, float]]:
-    """(L, L) span scores -> the at most `cap` best (i, j, score) above `threshold`, sorted by
-    position; selected on the device, then one transfer (no per-span synchronisation)."""
-    flat = scores.reshape(-1)
-    k = min(cap, int((flat > threshold).sum()))
-    if k == 0:
-        return []
-    vals, idx = flat.topk(k)
-    n = scores.shape[-1]
-    return sorted((i // n, i % n, v) for i, v in zip(idx.tolist(), vals.tolist()))
-
-
-def all_pairs(n: int) -> list[tuple[int, int]]:
-    return [(a, c) for a in range(n) for c in range(n) if a != c]
-
-
 class ReModel(LingshuModel):
-    """What both relation models share: the schema and the thresholds of decoding."""
+    """What both relation models share: the schema, the thresholds of decoding, and `decode`
+    (numpy outputs of the inference stages -> per window (mentions, triples)).
+
+    mentions: [(start_unit, end_unit, span_score, {types}, best_type, type_probs)];
+    triples: [(subject index, object index, pattern index, probability)], schema-constrained.
+    """
 
     @property
     def patterns(self) -> list[tuple[str, str, str]]:
@@ -60,22 +51,15 @@ class ReModel(LingshuModel):
         return (float(spec.get("mention_threshold", 0.0)), int(spec.get("max_mentions", 48)),
                 float(spec.get("pattern_threshold", 0.5)))
 
-    def extract(self, units: torch.Tensor, mask: torch.Tensor) -> list:
+    def decode(self, out: dict) -> list:
         raise NotImplementedError
-
-    @torch.no_grad()
-    def extract_relations(self, input_ids, unit_index, unit_mask, attention_mask=None, position_ids=None,
-                          seq_lens=None, **_):
-        """Inference: per window, (mentions, triples).
-
-        mentions: [(start_unit, end_unit, span_score, {types}, best_type, type_probs)];
-        triples: [(subject index, object index, pattern index, probability)], schema-constrained.
-        """
-        units = self.units(input_ids, attention_mask, unit_index, position_ids, seq_lens)
-        return self.extract(units, unit_mask.bool())
 
 
 class SpanTypePatternModel(ReModel):
+    """Inference in two tensor stages with the mention choice between them, on numpy:
+    `mention_stage` (encoder + span head), `choose_mentions`, `relation_stage` (type and
+    pattern heads over the chosen mentions and their pairs), then `decode`."""
+
     def build_heads(self, hidden: int) -> None:
         spec, p = self.spec, self.dropout_p
         self.span_classifier = GlobalPointer(hidden, 1, int(spec.get("head_size", 64)), p)
@@ -123,40 +107,52 @@ class SpanTypePatternModel(ReModel):
                 loss = loss + float(spec.get("pattern_loss_weight", 1.0)) * pair_loss
         return LingshuOutput(loss=loss, logits=span_logits)
 
-    def extract(self, units, mask):
-        types, patterns = self.spec["labels"], self.patterns
-        thr, cap, pthr = self.thresholds()
-        span_logits = self.span_classifier(units, mask)[:, 0].float()
+    def mention_stage(self, input_ids, unit_index, unit_mask, attention_mask=None, position_ids=None,
+                      seq_lens=None, **_):
+        """Inference, stage 1 (encoder + span head): (units (B, L, H), span logits (B, L, L))."""
+        units = self.units(input_ids, attention_mask, unit_index, position_ids, seq_lens)
+        return units, self.span_classifier(units, unit_mask.bool())[:, 0].float()
+
+    def relation_stage(self, units, mentions, pairs):
+        """Inference, stage 2 (type + pattern heads over the chosen mentions): (B, M, 2) inclusive
+        unit spans and (B, P, 2) mention-index pairs, both padded with -1 -> (type logits
+        (B, M, types), pattern logits (B, P, patterns))."""
+        vectors = span_vectors(units, mentions)
+        subj, obj, dist = pair_tensors(mentions, pairs, vectors)
+        return self.entity_type_classifier(vectors), self.spo_pattern_classifier(subj, obj, dist)
+
+    def choose_mentions(self, span_logits: np.ndarray):
+        """Per window the best spans above the mention threshold (at most max_mentions) and all
+        their ordered pairs, and both as -1-padded index arrays for `relation_stage`."""
+        thr, cap, _ = self.thresholds()
         found = [top_spans(span_logits[b], thr, cap) for b in range(span_logits.shape[0])]
-        m = max(1, max(len(f) for f in found))
-        ment = torch.full((len(found), m, 2), -1, dtype=torch.long, device=units.device)
-        for b, f in enumerate(found):
-            if f:
-                ment[b, : len(f)] = torch.tensor([(i, j) for i, j, _ in f], device=units.device)
-        vectors = span_vectors(units, ment)
-        type_probs = torch.sigmoid(self.entity_type_classifier(vectors))
-        tthr = float(self.spec.get("type_threshold", 0.5))
-        out = []
         pair_lists = [all_pairs(len(f)) for f in found]
-        p = max(1, max(len(x) for x in pair_lists))
-        pairs = torch.full((len(found), p, 2), -1, dtype=torch.long, device=units.device)
-        for b, pl in enumerate(pair_lists):
+        ment = np.full((len(found), max(1, max(len(f) for f in found)), 2), -1, dtype=np.int64)
+        pairs = np.full((len(found), max(1, max(len(x) for x in pair_lists)), 2), -1, dtype=np.int64)
+        for b, (f, pl) in enumerate(zip(found, pair_lists)):
+            if f:
+                ment[b, : len(f)] = [(i, j) for i, j, _ in f]
             if pl:
-                pairs[b, : len(pl)] = torch.tensor(pl, device=units.device)
-        subj, obj, dist = pair_tensors(ment, pairs, vectors)
-        probs = torch.sigmoid(self.spo_pattern_classifier(subj, obj, dist)).cpu()
-        type_probs = type_probs.cpu()
-        for b, f in enumerate(found):
+                pairs[b, : len(pl)] = pl
+        return found, pair_lists, ment, pairs
+
+    def decode(self, out: dict) -> list:
+        """`out`: "found" and "pair_lists" (`choose_mentions`), "type_logits", "pattern_logits"."""
+        types, patterns = self.spec["labels"], self.patterns
+        _, _, pthr = self.thresholds()
+        tthr = float(self.spec.get("type_threshold", 0.5))
+        type_probs, probs = sigmoid(out["type_logits"]), sigmoid(out["pattern_logits"])
+        result = []
+        for b, f in enumerate(out["found"]):
             mlist = []
             for k, (i, j, sc) in enumerate(f):
                 tp = type_probs[b, k]
                 best = int(tp.argmax())
-                ts = {types[t] for t in (tp >= tthr).nonzero().flatten().tolist()} | {types[best]}
+                ts = {types[t] for t in np.flatnonzero(tp >= tthr)} | {types[best]}
                 mlist.append((i, j, sc, ts, types[best], tp))
-            triples = decode_triples([x[3] for x in mlist], pair_lists[b], probs[b, : len(pair_lists[b])],
-                                     patterns, pthr)
-            out.append((mlist, triples))
-        return out
+            pl = out["pair_lists"][b]
+            result.append((mlist, decode_triples([x[3] for x in mlist], pl, probs[b, : len(pl)], patterns, pthr)))
+        return result
 
 
 class GPLinkerModel(ReModel):
@@ -181,33 +177,39 @@ class GPLinkerModel(ReModel):
         loss = loss + GlobalPointer.loss(self.tail_classifier(units, mask), tails)
         return LingshuOutput(loss=loss, logits=ent)
 
-    def extract(self, units, mask):
+    def link_stage(self, input_ids, unit_index, unit_mask, attention_mask=None, position_ids=None, seq_lens=None,
+                   **_):
+        """Inference, one tensor stage: entity logits (B, types, L, L), head and tail logits
+        (B, patterns, L, L)."""
+        units = self.units(input_ids, attention_mask, unit_index, position_ids, seq_lens)
+        mask = unit_mask.bool()
+        return (self.entity_classifier(units, mask).float(), self.head_classifier(units, mask).float(),
+                self.tail_classifier(units, mask).float())
+
+    def decode(self, out: dict) -> list:
+        """`out`: "entity", "head", "tail" logits (`link_stage`, as numpy)."""
         types, patterns = self.spec["labels"], self.patterns
         thr, cap, pthr = self.thresholds()
-        ent = self.entity_classifier(units, mask).float()
-        hd = self.head_classifier(units, mask).float()
-        tl = self.tail_classifier(units, mask).float()
-        best, best_type = ent.max(1)  # (B, L, L): a span's best type and its score
-        out = []
+        ent, hd, tl = out["entity"], out["head"], out["tail"]
+        best, best_type = ent.max(1), ent.argmax(1)  # (B, L, L): a span's best type and its score
+        result = []
         for b in range(ent.shape[0]):
             spans = top_spans(best[b], thr, cap)
-            if spans:
-                ii = torch.tensor([i for i, _, _ in spans], device=ent.device)
-                jj = torch.tensor([j for _, j, _ in spans], device=ent.device)
-                above = (ent[b][:, ii, jj] > thr).T.cpu().tolist()  # (mentions, types)
-                top = best_type[b][ii, jj].tolist()
-            mlist = [(i, j, sc, {types[t] for t, on in enumerate(above[m]) if on}, types[top[m]], None)
+            ii = np.array([i for i, _, _ in spans], dtype=np.int64)
+            jj = np.array([j for _, j, _ in spans], dtype=np.int64)
+            above = ent[b][:, ii, jj].T > thr  # (mentions, types)
+            top = best_type[b][ii, jj]
+            mlist = [(i, j, sc, {types[t] for t in np.flatnonzero(above[m])}, types[int(top[m])], None)
                      for m, (i, j, sc) in enumerate(spans)]
             pairs = all_pairs(len(mlist))
             if pairs:
-                ix = torch.tensor([(mlist[a][0], mlist[c][0], mlist[a][1], mlist[c][1]) for a, c in pairs],
-                                  device=hd.device)
-                logit = torch.minimum(hd[b][:, ix[:, 0], ix[:, 1]], tl[b][:, ix[:, 2], ix[:, 3]]).T  # (pairs, patterns)
-                probs = torch.sigmoid(logit).cpu()
+                ix = np.array([(mlist[a][0], mlist[c][0], mlist[a][1], mlist[c][1]) for a, c in pairs], dtype=np.int64)
+                logit = np.minimum(hd[b][:, ix[:, 0], ix[:, 1]], tl[b][:, ix[:, 2], ix[:, 3]]).T  # (pairs, patterns)
+                probs = sigmoid(logit)
             else:
-                probs = torch.zeros(0, len(patterns))
-            out.append((mlist, decode_triples([m[3] for m in mlist], pairs, probs, patterns, pthr)))
-        return out
+                probs = np.zeros((0, len(patterns)), dtype=np.float32)
+            result.append((mlist, decode_triples([m[3] for m in mlist], pairs, probs, patterns, pthr)))
+        return result
 
 
 class RePipeline(Pipeline):
@@ -230,8 +232,21 @@ class RePipeline(Pipeline):
             return []
         feats, encs, wins, _ = self.featurizer.features(docs, with_labels=False)
         results: list = [None] * len(feats)
-        for idx, batch in self._run(feats, progress, type(self.model).extract_relations):
-            for i, r in zip(idx, batch["out"]):
+        model = self.model
+        two_stage = hasattr(model, "relation_stage")
+        stage = type(model).mention_stage if two_stage else type(model).link_stage
+        for idx, batch in self._run(feats, progress, stage):
+            if two_stage:
+                units, span_logits = batch["out"]
+                found, pair_lists, ment, pairs = model.choose_mentions(span_logits.cpu().numpy())
+                dev = units.device
+                type_logits, pattern_logits = self.forward(type(model).relation_stage, units,
+                                                           torch.from_numpy(ment).to(dev), torch.from_numpy(pairs).to(dev))
+                out = {"found": found, "pair_lists": pair_lists, "type_logits": type_logits.float().cpu().numpy(),
+                       "pattern_logits": pattern_logits.float().cpu().numpy()}
+            else:
+                out = dict(zip(("entity", "head", "tail"), (x.cpu().numpy() for x in batch["out"])))
+            for i, r in zip(idx, model.decode(out)):
                 results[i] = r
         return self.featurizer.to_re_documents(docs, encs, wins, results)
 

@@ -1,0 +1,51 @@
+"""Decoding on numpy (lingshu.decoding) against the torch implementations it replaced."""
+
+import numpy as np
+import pytest
+import torch
+
+from lingshu.decoding import all_pairs, sigmoid, spans_above, tag_paths, top_spans, viterbi
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_viterbi_equals_pytorch_crf_decode_on_masked_batches(seed):
+    from torchcrf import CRF
+
+    g = torch.Generator().manual_seed(seed)
+    n_tags, batch, length = 9, 6, 17
+    crf = CRF(n_tags, batch_first=True)
+    with torch.no_grad():
+        for p in (crf.start_transitions, crf.end_transitions, crf.transitions):
+            p.copy_(torch.randn(p.shape, generator=g) * 2)
+    em = torch.randn(batch, length, n_tags, generator=g) * 3
+    lengths = torch.tensor([17, 1, 5, 16, 9, 2])
+    mask = torch.arange(length)[None] < lengths[:, None]
+    want = crf.decode(em, mask)
+    params = {"start": crf.start_transitions.detach().numpy(), "end": crf.end_transitions.detach().numpy(),
+              "transitions": crf.transitions.detach().numpy()}
+    got = tag_paths(em.numpy(), lengths.numpy(), params)
+    assert got == want
+    assert [len(p) for p in got] == lengths.tolist()
+
+
+def test_viterbi_follows_transitions_over_emissions():
+    # emissions prefer tag 1 everywhere, but 1 -> 1 is forbidden: the path must alternate
+    em = np.array([[0.0, 1.0]] * 4)
+    trans = np.array([[0.0, 0.0], [0.0, -100.0]])
+    assert viterbi(em, np.zeros(2), np.zeros(2), trans) == [1, 0, 1, 0]
+    assert tag_paths(em[None], np.array([4]), None) == [[1, 1, 1, 1]]  # softmax: per unit
+    assert viterbi(em[:0], np.zeros(2), np.zeros(2), trans) == []
+
+
+def test_spans_above_and_top_spans():
+    logits = np.full((2, 3, 4, 4), -5.0, dtype=np.float32)
+    logits[0, 2, 1, 3] = 0.5
+    logits[0, 0, 0, 0] = 2.0
+    logits[1, 1, 2, 2] = 0.0  # not above 0
+    assert spans_above(logits) == [[(0, 0, 0, 2.0), (1, 3, 2, 0.5)], []]
+    scores = np.array([[3.0, 1.0, -1.0], [0.0, 2.0, 5.0], [0.0, 0.0, 4.0]])
+    assert top_spans(scores, 0.0, 2) == [(1, 2, 5.0), (2, 2, 4.0)]  # the best two, by position
+    assert top_spans(scores, 0.0, 10) == [(0, 0, 3.0), (0, 1, 1.0), (1, 1, 2.0), (1, 2, 5.0), (2, 2, 4.0)]
+    assert top_spans(scores, 9.0, 10) == []
+    assert all_pairs(3) == [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
+    assert sigmoid(np.array([-1e4, 0.0, 1e4])).tolist() == [0.0, 0.5, 1.0]
