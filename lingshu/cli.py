@@ -163,7 +163,7 @@ def cmd_evaluate(a) -> int:
     gold = res.documents
     pred = nlp.predict(gold, progress=True)
     report = task.metrics(gold, pred)
-    report.update({"model": a.model, "data": a.data, "task": task.name, "decoder": nlp.spec.get("decoder"),
+    report.update({"model": a.model, "data": a.data, "task": task.name, "decoder": nlp.spec.decoder,
                    "records_skipped": res.report.records_skipped})
     print(f"\n{a.data}: {report['scheme']}\n")
     print(task.format_report(report))

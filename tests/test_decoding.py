@@ -49,3 +49,15 @@ def test_spans_above_and_top_spans():
     assert top_spans(scores, 9.0, 10) == []
     assert all_pairs(3) == [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
     assert sigmoid(np.array([-1e4, 0.0, 1e4])).tolist() == [0.0, 0.5, 1.0]
+
+
+def test_model_spec_defaults_round_trip_and_keep_unknown_keys():
+    from lingshu.modeling.spec import ModelSpec
+
+    old = {"task": "ner", "decoder": "crf", "labels": ["a"], "max_seq_length": 64, "stride": 8}  # no newer keys
+    s = ModelSpec.from_dict(old)
+    assert (s.drop_lone_prefix, s.train_precision, s.dropout) == (False, None, 0.1)  # as such a model was trained
+    assert ModelSpec.from_dict(s.to_dict()) == s
+    plug = ModelSpec.from_dict({**old, "task": "mine", "my_option": [1, 2]})
+    assert plug.extra == {"my_option": [1, 2]} and plug.to_dict()["my_option"] == [1, 2]
+    assert plug.replace(stride=4, other=1).to_dict() == {**plug.to_dict(), "stride": 4, "other": 1}

@@ -26,7 +26,7 @@ def gold_label(doc: Document) -> str:
 
 class ToyModel(LingshuModel):
     def build_heads(self, hidden):
-        self.out = nn.Linear(hidden, len(self.spec["labels"]))
+        self.out = nn.Linear(hidden, len(self.spec.labels))
 
     def forward(self, input_ids, attention_mask=None, labels=None, **_):
         first = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, 0]
@@ -95,7 +95,7 @@ class ToyTask(Task):
         return {"labels": LABELS}
 
     def featurizer(self, spec, tokenizer, padding_free=False, cfg=None):
-        return ToyFeaturizer(tokenizer, spec["max_seq_length"])
+        return ToyFeaturizer(tokenizer, spec.max_seq_length)
 
     def model_class(self, spec):
         return ToyModel

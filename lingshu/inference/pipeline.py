@@ -20,6 +20,7 @@ from typing import Iterable, Iterator
 
 import torch
 
+from lingshu.modeling.spec import ModelSpec
 from lingshu.schema import Document
 
 
@@ -32,7 +33,7 @@ def pick_device(device: str | None = None) -> torch.device:
 PRECISIONS = ("fp32", "bf16")
 
 
-def pick_precision(precision: str | None, device: torch.device, spec: dict) -> str:
+def pick_precision(precision: str | None, device: torch.device, spec) -> str:
     """What the forward pass runs in: `precision` when given; else fp32 on CPU, and on CUDA what the
     model was trained with (config.json's `train_precision`; a directory written before lingshu
     stored it keeps the old behaviour, bf16 where the GPU has it)."""
@@ -42,7 +43,7 @@ def pick_precision(precision: str | None, device: torch.device, spec: dict) -> s
         return precision
     if device.type != "cuda":
         return "fp32"
-    trained = spec.get("train_precision")
+    trained = ModelSpec.from_dict(spec).train_precision
     if trained is None:
         trained = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     return trained
@@ -57,12 +58,12 @@ class Pipeline:
 
         self.model = model
         self.tokenizer = tokenizer
-        self.task = task_of(model.config.lingshu)
+        self.task = task_of(model.spec)
         self.device = pick_device(device)
-        self.precision = pick_precision(precision, self.device, model.config.lingshu)
+        self.precision = pick_precision(precision, self.device, model.spec)
         self.model.to(self.device).eval()
         self.batch_size = batch_size
-        self.featurizer = self.task.featurizer(model.config.lingshu, tokenizer,
+        self.featurizer = self.task.featurizer(model.spec, tokenizer,
                                                padding_free=model.config._attn_implementation == "flash_attention_2")
 
     @classmethod
@@ -72,12 +73,13 @@ class Pipeline:
         return load_pipeline(path, device, batch_size, precision)
 
     @property
-    def spec(self) -> dict:
-        return self.model.config.lingshu
+    def spec(self) -> ModelSpec:
+        """The model's `ModelSpec` (lingshu.modeling.spec)."""
+        return self.model.spec
 
     @property
     def labels(self) -> list[str]:
-        return list(self.spec["labels"])
+        return list(self.spec.labels)
 
     def __call__(self, text):
         """One text -> its `Document`; a list of texts -> a list of `Document`s."""
@@ -169,7 +171,7 @@ def pipeline_for(model, tokenizer, device: str | None = None, batch_size: int = 
     """The pipeline class the model's task needs, around an in-memory model."""
     from lingshu.tasks import task_of
 
-    return task_of(model.config.lingshu).pipeline_class(model, tokenizer, device, batch_size, precision)
+    return task_of(model.spec).pipeline_class(model, tokenizer, device, batch_size, precision)
 
 
 def load_pipeline(path: str | Path, device: str | None = None, batch_size: int = 64, precision: str | None = None):

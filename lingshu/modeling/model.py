@@ -1,8 +1,9 @@
 """`LingshuModel`: any HF encoder + a task's heads, saved and loaded the save_pretrained way.
 
 The encoder's own config.json is the model's config; the task lives in one extra field,
-`config.lingshu` = {"task", "decoder", "labels", "max_seq_length", "stride", …}, so
-`AutoConfig.from_pretrained(dir)` still reads it and `lingshu.load(dir)` needs nothing else.
+`config.lingshu` = {"task", "decoder", "labels", "max_seq_length", "stride", …} (a
+`ModelSpec`, lingshu.modeling.spec, stored as a dict), so `AutoConfig.from_pretrained(dir)` still
+reads it and `lingshu.load(dir)` needs nothing else.
 
 `LingshuModel` is the base class: the encoder, the gather of one vector per unit, weight
 initialisation. Each task's heads and forward live in its own subclass, in lingshu/tasks/
@@ -19,6 +20,8 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
+
+from lingshu.modeling.spec import ModelSpec
 
 
 @dataclass
@@ -45,7 +48,7 @@ class LingshuModel(PreTrainedModel):
         if cls is LingshuModel:  # the task's own class, as AutoModel picks one
             from lingshu.tasks import task_of
 
-            cls = task_of(config.lingshu).model_class(config.lingshu)
+            cls = task_of(config.lingshu).model_class(ModelSpec.from_dict(config.lingshu))
         return super().__new__(cls)
 
     def __init__(self, config: PretrainedConfig, backbone: nn.Module | None = None):
@@ -53,7 +56,7 @@ class LingshuModel(PreTrainedModel):
         self.backbone = backbone if backbone is not None else AutoModel.from_config(config)
         if getattr(self.backbone, "pooler", None) is not None:
             self.backbone.pooler = None  # no head reads it; saves a matmul per step
-        self.dropout_p = float(config.lingshu.get("dropout", 0.1))
+        self.dropout_p = self.spec.dropout
         self.build_heads(config.hidden_size)
         self.post_init()
 
@@ -93,8 +96,9 @@ class LingshuModel(PreTrainedModel):
         return torch.log((counts + 1) / (counts.sum() + len(counts)))
 
     @property
-    def spec(self) -> dict:
-        return self.config.lingshu
+    def spec(self) -> ModelSpec:
+        """The typed view of config.json's `lingshu` field (lingshu.modeling.spec)."""
+        return ModelSpec.from_dict(self.config.lingshu)
 
     def units(self, input_ids, attention_mask, unit_index, position_ids=None, seq_lens=None):
         if seq_lens is not None:  # one packed row: unit_index points into it

@@ -22,6 +22,8 @@ import importlib
 import logging
 from importlib.metadata import entry_points
 
+from lingshu.modeling.spec import ModelSpec
+
 log = logging.getLogger("lingshu")
 
 BUILTIN = {"ner": "lingshu.tasks.ner", "re": "lingshu.tasks.re", "pair": "lingshu.tasks.pair"}
@@ -43,7 +45,7 @@ class Task:
     config_keys: tuple[str, ...] = ("dropout",)  # task-config keys copied into config.json
 
     # --- configuration and data ---------------------------------------------------------
-    def check_spec(self, spec: dict) -> None:
+    def check_spec(self, spec: ModelSpec) -> None:
         """Raise ValueError for a config.json spec this task cannot build (an unknown decoder)."""
 
     def train_documents(self, cfg, docs: list) -> list:
@@ -54,16 +56,16 @@ class Task:
         """The config.json fields that depend on data: at least "labels"."""
         raise NotImplementedError
 
-    def finish_spec(self, model, spec: dict) -> dict:
+    def finish_spec(self, model, spec: ModelSpec) -> ModelSpec:
         """The spec once the encoder is known (e.g. whether it has segment embeddings)."""
         return spec
 
-    def featurizer(self, spec: dict, tokenizer, padding_free: bool = False, cfg=None):  # required
+    def featurizer(self, spec: ModelSpec, tokenizer, padding_free: bool = False, cfg=None):  # required
         """Documents <-> features for this model. `cfg`: the training config (None at inference)."""
         raise NotImplementedError
 
     # --- model and pipeline ---------------------------------------------------------------
-    def model_class(self, spec: dict):  # required
+    def model_class(self, spec: ModelSpec):  # required
         """The `LingshuModel` subclass that holds this task's heads."""
         raise NotImplementedError
 
@@ -83,7 +85,7 @@ class Task:
 
         return format_table(report)
 
-    def extra_reports(self, gold: list, pred: list, spec: dict, tokenizer) -> dict[str, tuple[str, str]]:
+    def extra_reports(self, gold: list, pred: list, spec: ModelSpec, tokenizer) -> dict[str, tuple[str, str]]:
         """More reports `lingshu evaluate` prints and stores: {key: (title, text)}."""
         return {}
 
@@ -163,9 +165,9 @@ def get_task(name: str | None) -> Task:
     return _REGISTRY[name]
 
 
-def task_of(spec: dict) -> Task:
-    """The task a model's spec (config.json's `lingshu` field) or a task config names."""
-    return get_task(spec.get("task"))
+def task_of(spec) -> Task:
+    """The task a model's spec names (a `ModelSpec`, or config.json's `lingshu` dict)."""
+    return get_task(spec.task if isinstance(spec, ModelSpec) else spec.get("task"))
 
 
 def task_names() -> list[str]:

@@ -15,6 +15,7 @@ from lingshu.decoding import spans_above, tag_paths
 from lingshu.inference.pipeline import Pipeline
 from lingshu.modeling.heads import GlobalPointer, TagHead
 from lingshu.modeling.model import LingshuModel, LingshuOutput
+from lingshu.modeling.spec import ModelSpec
 from lingshu.schema import Document, LabelSet, bios_tags
 from lingshu.tasks.base import Task, register
 from lingshu.text.tags import bios_to_spans
@@ -29,20 +30,20 @@ class NerModel(LingshuModel):
 
     @property
     def spans(self) -> bool:
-        return self.spec.get("decoder") == SPAN_DECODER
+        return self.spec.decoder == SPAN_DECODER
 
     def build_heads(self, hidden: int) -> None:
         spec = self.spec
         NerTask.check_spec(None, spec)
         if self.spans:
-            self.head = GlobalPointer(hidden, len(spec["labels"]), int(spec.get("head_size", 64)), self.dropout_p)
+            self.head = GlobalPointer(hidden, len(spec.labels), spec.head_size, self.dropout_p)
         else:
-            self.head = TagHead(hidden, len(bios_tags(spec["labels"])), spec["decoder"] == "crf", self.dropout_p)
+            self.head = TagHead(hidden, len(bios_tags(spec.labels)), spec.decoder == "crf", self.dropout_p)
 
     @torch.no_grad()
     def init_priors(self, features: list[dict]) -> dict:
         if self.spans:
-            pos = torch.zeros(len(self.spec["labels"]))
+            pos = torch.zeros(len(self.spec.labels))
             cand = 0
             for f in features:
                 n = len(f["unit_index"])
@@ -111,7 +112,7 @@ class NerPipeline(Pipeline):
         """Logits of a batch of windows -> per window [(start_unit, end_unit, type, score)]:
         spans above `threshold` (GlobalPointer), else the tag path (CRF Viterbi or argmax) read
         as BIOS spans (score None)."""
-        labels = self.spec["labels"]
+        labels = self.spec.labels
         if self.featurizer.spans:
             return [[(i, j, labels[t], s) for i, j, t, s in row] for row in spans_above(logits, threshold)]
         tags = bios_tags(labels)
@@ -124,9 +125,9 @@ class NerTask(Task):
     output_layouts = ("spans", "cluener", "cmeee", "conll")
     config_keys = ("head_size", "dropout")
 
-    def check_spec(self, spec: dict) -> None:
-        if spec.get("decoder") not in DECODERS:
-            raise ValueError(f"unknown decoder {spec.get('decoder')!r}; choose one of {DECODERS}")
+    def check_spec(self, spec: ModelSpec) -> None:
+        if spec.decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {spec.decoder!r}; choose one of {DECODERS}")
 
     def labels(self, cfg, train_docs: list) -> dict:
         labels = list(cfg.task.labels) if cfg.task.get("labels") else LabelSet.from_documents(train_docs).labels
@@ -134,14 +135,14 @@ class NerTask(Task):
             raise SystemExit(f"{cfg.data.train}: no entity found, so there are no labels to learn")
         return {"labels": labels}
 
-    def featurizer(self, spec: dict, tokenizer, padding_free: bool = False, cfg=None):
+    def featurizer(self, spec: ModelSpec, tokenizer, padding_free: bool = False, cfg=None):
         from lingshu.text.features import Featurizer
 
-        return Featurizer(tokenizer, spec["labels"], spec["decoder"] == SPAN_DECODER, spec.get("max_seq_length", 128),
-                          spec.get("stride", 32), padding_free=padding_free,
-                          drop_lone_prefix=bool(spec.get("drop_lone_prefix", False)))
+        return Featurizer(tokenizer, spec.labels, spec.decoder == SPAN_DECODER, spec.max_seq_length,
+                          spec.stride, padding_free=padding_free,
+                          drop_lone_prefix=spec.drop_lone_prefix)
 
-    def model_class(self, spec: dict):
+    def model_class(self, spec: ModelSpec):
         self.check_spec(spec)
         return NerModel
 
@@ -152,8 +153,8 @@ class NerTask(Task):
 
         return span_metrics(gold, pred)
 
-    def extra_reports(self, gold: list, pred: list, spec: dict, tokenizer) -> dict[str, tuple[str, str]]:
-        if spec.get("decoder") == SPAN_DECODER:  # nested spans are not tags
+    def extra_reports(self, gold: list, pred: list, spec: ModelSpec, tokenizer) -> dict[str, tuple[str, str]]:
+        if spec.decoder == SPAN_DECODER:  # nested spans are not tags
             return {}
         from lingshu.training.metrics import seqeval_report
 

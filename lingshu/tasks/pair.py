@@ -13,6 +13,7 @@ from torch import nn
 
 from lingshu.inference.pipeline import Pipeline
 from lingshu.modeling.model import LingshuModel, LingshuOutput
+from lingshu.modeling.spec import ModelSpec
 from lingshu.schema import Document
 from lingshu.tasks.base import Task, register
 
@@ -22,11 +23,11 @@ log = __import__("logging").getLogger("lingshu")
 class PairModel(LingshuModel):
     def build_heads(self, hidden: int) -> None:
         self.classifier_dropout = nn.Dropout(self.dropout_p)
-        self.classifier = nn.Linear(hidden, len(self.spec["labels"]))
+        self.classifier = nn.Linear(hidden, len(self.spec.labels))
 
     @torch.no_grad()
     def init_priors(self, features: list[dict]) -> dict:
-        counts = torch.zeros(len(self.spec["labels"]))
+        counts = torch.zeros(len(self.spec.labels))
         for f in features:
             counts[int(f["label"])] += 1
         self.classifier.bias.copy_(self.log_priors(counts))
@@ -104,17 +105,17 @@ class PairTask(Task):
                              "(records need text1/text2 or query1/query2 and a label)")
         return {"labels": labels}
 
-    def finish_spec(self, model, spec: dict) -> dict:
+    def finish_spec(self, model, spec: ModelSpec) -> ModelSpec:
         # segment ids only where the encoder has segment embeddings (not ModernBERT)
-        return {**spec, "token_type_ids": int(getattr(model.config, "type_vocab_size", 0) or 0) > 1}
+        return spec.replace(token_type_ids=int(getattr(model.config, "type_vocab_size", 0) or 0) > 1)
 
-    def featurizer(self, spec: dict, tokenizer, padding_free: bool = False, cfg=None):
+    def featurizer(self, spec: ModelSpec, tokenizer, padding_free: bool = False, cfg=None):
         from lingshu.text.pair_features import PairFeaturizer
 
-        return PairFeaturizer(tokenizer, spec["labels"], spec.get("max_seq_length", 128),
-                              token_type_ids=bool(spec.get("token_type_ids", True)))
+        return PairFeaturizer(tokenizer, spec.labels, spec.max_seq_length,
+                              token_type_ids=spec.token_type_ids)
 
-    def model_class(self, spec: dict):
+    def model_class(self, spec: ModelSpec):
         return PairModel
 
     pipeline_class = PairPipeline

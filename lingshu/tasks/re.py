@@ -24,6 +24,7 @@ from lingshu.decoding import all_pairs, decode_triples, sigmoid, top_spans
 from lingshu.inference.pipeline import Pipeline
 from lingshu.modeling.heads import GlobalPointer, multilabel_ce
 from lingshu.modeling.model import LingshuModel, LingshuOutput
+from lingshu.modeling.spec import ModelSpec
 from lingshu.modeling.re_heads import EntityTypeClassifier, SpoPatternClassifier, pair_tensors, span_vectors
 from lingshu.schema import Document
 from lingshu.tasks.base import Task, register
@@ -44,12 +45,11 @@ class ReModel(LingshuModel):
 
     @property
     def patterns(self) -> list[tuple[str, str, str]]:
-        return [tuple(p) for p in self.spec["patterns"]]
+        return [tuple(p) for p in self.spec.patterns]
 
     def thresholds(self) -> tuple[float, int, float]:
         spec = self.spec
-        return (float(spec.get("mention_threshold", 0.0)), int(spec.get("max_mentions", 48)),
-                float(spec.get("pattern_threshold", 0.5)))
+        return spec.mention_threshold, spec.max_mentions, spec.pattern_threshold
 
     def decode(self, out: dict) -> list:
         raise NotImplementedError
@@ -62,9 +62,9 @@ class SpanTypePatternModel(ReModel):
 
     def build_heads(self, hidden: int) -> None:
         spec, p = self.spec, self.dropout_p
-        self.span_classifier = GlobalPointer(hidden, 1, int(spec.get("head_size", 64)), p)
-        self.entity_type_classifier = EntityTypeClassifier(hidden, len(spec["labels"]), p)
-        self.spo_pattern_classifier = SpoPatternClassifier(hidden, len(spec["patterns"]), p)
+        self.span_classifier = GlobalPointer(hidden, 1, spec.head_size, p)
+        self.entity_type_classifier = EntityTypeClassifier(hidden, len(spec.labels), p)
+        self.spo_pattern_classifier = SpoPatternClassifier(hidden, len(spec.patterns), p)
 
     def pattern_weights(self, device) -> torch.Tensor:
         """Per-pattern weight of a relation-bearing pair (config.lingshu["pattern_pos_weight"]).
@@ -72,7 +72,7 @@ class SpanTypePatternModel(ReModel):
         Read from the config, not kept as a buffer: transformers allocates non-persistent buffers
         empty when it loads a model, and a reloaded model must train on as it was configured.
         """
-        w = self.spec.get("pattern_pos_weight") or [1.0] * len(self.spec["patterns"])
+        w = self.spec.pattern_pos_weight or [1.0] * len(self.spec.patterns)
         return torch.tensor(w, dtype=torch.float, device=device)
 
     def forward(self, input_ids, unit_index=None, unit_mask=None, attention_mask=None, spans=None,
@@ -85,18 +85,18 @@ class SpanTypePatternModel(ReModel):
             return LingshuOutput(logits=span_logits)
         spec = self.spec
         bce = nn.functional.binary_cross_entropy_with_logits
-        loss = float(spec.get("span_loss_weight", 1.0)) * GlobalPointer.loss(span_logits, spans)
+        loss = spec.span_loss_weight * GlobalPointer.loss(span_logits, spans)
         valid = mentions[..., 0] >= 0
         if valid.any():
             vectors = span_vectors(units, mentions)
             type_logits = self.entity_type_classifier(vectors)
-            loss = loss + float(spec.get("type_loss_weight", 1.0)) * bce(type_logits[valid], mention_types[valid].float())
+            loss = loss + spec.type_loss_weight * bce(type_logits[valid], mention_types[valid].float())
             pvalid = pairs[..., 0] >= 0
             if pvalid.any():
                 subj, obj, dist = pair_tensors(mentions, pairs, vectors)
                 pl, target = self.spo_pattern_classifier(subj, obj, dist)[pvalid], pair_labels[pvalid].bool()
                 weights = self.pattern_weights(pl.device)
-                if spec.get("pattern_loss", "multilabel-ce") == "bce":
+                if spec.pattern_loss == "bce":
                     pair_loss = bce(pl, target.float(), pos_weight=weights)
                 else:
                     # few pairs carry a relation and some predicates are rare: a pair with a
@@ -104,7 +104,7 @@ class SpanTypePatternModel(ReModel):
                     w = torch.where(target, weights, torch.zeros_like(pl)).amax(-1)
                     w = torch.where(target.any(-1), w, torch.ones_like(w))
                     pair_loss = (multilabel_ce(pl, target) * w).sum() / w.sum()
-                loss = loss + float(spec.get("pattern_loss_weight", 1.0)) * pair_loss
+                loss = loss + spec.pattern_loss_weight * pair_loss
         return LingshuOutput(loss=loss, logits=span_logits)
 
     def mention_stage(self, input_ids, unit_index, unit_mask, attention_mask=None, position_ids=None,
@@ -138,9 +138,9 @@ class SpanTypePatternModel(ReModel):
 
     def decode(self, out: dict) -> list:
         """`out`: "found" and "pair_lists" (`choose_mentions`), "type_logits", "pattern_logits"."""
-        types, patterns = self.spec["labels"], self.patterns
+        types, patterns = self.spec.labels, self.patterns
         _, _, pthr = self.thresholds()
-        tthr = float(self.spec.get("type_threshold", 0.5))
+        tthr = self.spec.type_threshold
         type_probs, probs = sigmoid(out["type_logits"]), sigmoid(out["pattern_logits"])
         result = []
         for b, f in enumerate(out["found"]):
@@ -158,8 +158,8 @@ class SpanTypePatternModel(ReModel):
 class GPLinkerModel(ReModel):
     def build_heads(self, hidden: int) -> None:
         spec, p = self.spec, self.dropout_p
-        hs, n_pat = int(spec.get("head_size", 64)), len(spec["patterns"])
-        self.entity_classifier = GlobalPointer(hidden, len(spec["labels"]), hs, p)
+        hs, n_pat = spec.head_size, len(spec.patterns)
+        self.entity_classifier = GlobalPointer(hidden, len(spec.labels), hs, p)
         self.head_classifier = GlobalPointer(hidden, n_pat, hs, p, positions=False, spans_only=False)
         self.tail_classifier = GlobalPointer(hidden, n_pat, hs, p, positions=False, spans_only=False)
 
@@ -188,7 +188,7 @@ class GPLinkerModel(ReModel):
 
     def decode(self, out: dict) -> list:
         """`out`: "entity", "head", "tail" logits (`link_stage`, as numpy)."""
-        types, patterns = self.spec["labels"], self.patterns
+        types, patterns = self.spec.labels, self.patterns
         thr, cap, pthr = self.thresholds()
         ent, hd, tl = out["entity"], out["head"], out["tail"]
         best, best_type = ent.max(1), ent.argmax(1)  # (B, L, L): a span's best type and its score
@@ -223,7 +223,7 @@ class RePipeline(Pipeline):
 
     @property
     def patterns(self) -> list[tuple[str, str, str]]:
-        return [tuple(p) for p in self.spec["patterns"]]
+        return [tuple(p) for p in self.spec.patterns]
 
     @torch.no_grad()
     def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
@@ -259,13 +259,13 @@ class ReTask(Task):
     config_keys = ("head_size", "pattern_loss", "dropout", "mention_threshold", "type_threshold",
                    "pattern_threshold", "max_mentions", "span_loss_weight", "type_loss_weight", "pattern_loss_weight")
 
-    def check_spec(self, spec: dict) -> None:
-        if spec.get("decoder") not in DECODERS:
-            raise ValueError(f"unknown relation decoder {spec.get('decoder')!r}; choose one of {DECODERS}")
+    def check_spec(self, spec: ModelSpec) -> None:
+        if spec.decoder not in DECODERS:
+            raise ValueError(f"unknown relation decoder {spec.decoder!r}; choose one of {DECODERS}")
 
-    def model_class(self, spec: dict):
+    def model_class(self, spec: ModelSpec):
         self.check_spec(spec)
-        return GPLinkerModel if spec["decoder"] == GPLINKER else SpanTypePatternModel
+        return GPLinkerModel if spec.decoder == GPLINKER else SpanTypePatternModel
 
     pipeline_class = RePipeline
 
@@ -297,14 +297,14 @@ class ReTask(Task):
         weights = [round(min(pw * (med / c) ** bal, 50.0), 4) for c in counts]
         return {"labels": types, "patterns": [list(p) for p in patterns], "pattern_pos_weight": weights}
 
-    def featurizer(self, spec: dict, tokenizer, padding_free: bool = False, cfg=None):
+    def featurizer(self, spec: ModelSpec, tokenizer, padding_free: bool = False, cfg=None):
         from lingshu.text.re_features import ReFeaturizer
 
         train = {} if cfg is None else {"max_pairs": int(cfg.task.get("max_pairs", 512)),
                                         "seed": int(cfg.trainer.seed)}
-        return ReFeaturizer(tokenizer, spec["labels"], spec["patterns"], spec.get("max_seq_length", 256),
-                            spec.get("stride", 64), padding_free=padding_free, token_pairs=spec["decoder"] == GPLINKER,
-                            drop_lone_prefix=bool(spec.get("drop_lone_prefix", False)), **train)
+        return ReFeaturizer(tokenizer, spec.labels, spec.patterns, spec.max_seq_length,
+                            spec.stride, padding_free=padding_free, token_pairs=spec.decoder == GPLINKER,
+                            drop_lone_prefix=spec.drop_lone_prefix, **train)
 
     def metrics(self, gold: list, pred: list) -> dict:
         from lingshu.training.metrics import re_metrics

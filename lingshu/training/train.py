@@ -36,6 +36,7 @@ from lingshu.modeling.backbone import (
     scratch_config,
 )
 from lingshu.modeling.model import LingshuModel
+from lingshu.modeling.spec import ModelSpec
 from lingshu.tasks import Task, get_task
 from lingshu.training.callbacks import EpochSetter, JsonlMetricsLogger, plot_curves
 
@@ -190,7 +191,8 @@ def build_model(cfg: DictConfig, labels, train_texts: list[str], out_dir: Path):
     mc = cfg.model
     attn = mc.get("attn_implementation") or None
     max_len, stride = seq_lengths(cfg)
-    spec = {
+    options = OmegaConf.to_container(cfg.task, resolve=True)
+    spec = ModelSpec.from_dict({
         "task": task.name,
         "decoder": cfg.task.decoder,
         **(labels if isinstance(labels, dict) else {"labels": list(labels)}),
@@ -199,14 +201,14 @@ def build_model(cfg: DictConfig, labels, train_texts: list[str], out_dir: Path):
         # new models leave SentencePiece's lone `▁` out of char-by-char input (lingshu.text.align);
         # a directory without this key was trained with it and is fed as it was trained
         "drop_lone_prefix": bool(cfg.model.get("drop_lone_prefix", True)),
-        **{k: cfg.task[k] for k in task.config_keys if cfg.task.get(k) is not None},
-    }
+        **{k: options[k] for k in task.config_keys if options.get(k) is not None},
+    })
     task.check_spec(spec)
     if mc.name_or_path:
         tok = load_tokenizer(mc.tokenizer or mc.name_or_path)
         backbone, report = load_pretrained_backbone(mc.name_or_path, attn)
         config = backbone.config
-        config.lingshu = spec
+        config.lingshu = spec.to_dict()
         if getattr(config, "use_cache", None):
             config.use_cache = False
         model = LingshuModel(config, backbone=backbone)
@@ -219,10 +221,10 @@ def build_model(cfg: DictConfig, labels, train_texts: list[str], out_dir: Path):
             tok = build_char_tokenizer(train_texts, out_dir / "char_vocab")
             log.info("built a character vocabulary of %d entries from the training data", len(tok))
         config = scratch_config(mc.arch, OmegaConf.to_container(mc.config, resolve=True), tok, attn)
-        config.lingshu = spec
+        config.lingshu = spec.to_dict()
         model = LingshuModel(config)
         log.info("built %s from scratch: %.1fM parameters", mc.arch, model.num_parameters() / 1e6)
-    model.config.lingshu = task.finish_spec(model, spec)
+    model.config.lingshu = task.finish_spec(model, spec).to_dict()
     if mc.get("freeze_backbone"):
         for p in model.backbone.parameters():
             p.requires_grad = False
@@ -233,10 +235,10 @@ def build_model(cfg: DictConfig, labels, train_texts: list[str], out_dir: Path):
 
 def make_featurizer(model, tok, cfg: DictConfig):
     """The featurizer of the model's task, with the model's sequence settings."""
-    spec = model.config.lingshu
+    spec = model.spec
     pf = cfg.model.get("padding_free", "auto")
     padding_free = (model.config._attn_implementation == "flash_attention_2") if pf == "auto" else bool(pf)
-    return get_task(spec.get("task")).featurizer(spec, tok, padding_free=padding_free, cfg=cfg)
+    return get_task(spec.task).featurizer(spec, tok, padding_free=padding_free, cfg=cfg)
 
 
 def run(cfg: DictConfig, run_dir: str | Path) -> dict:
@@ -312,7 +314,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         **eval_kw,
     )
     # what `lingshu.load` runs a CUDA forward in by default (lingshu.inference.pipeline.pick_precision)
-    model.config.lingshu = {**model.config.lingshu, "train_precision": "bf16" if args.bf16 else "fp32"}
+    model.config.lingshu = model.spec.replace(train_precision="bf16" if args.bf16 else "fp32").to_dict()
     callbacks = [JsonlMetricsLogger(run_dir / "metrics.jsonl")]
     if dev_docs and tc.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(int(tc.early_stopping_patience)))
