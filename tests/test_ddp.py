@@ -25,3 +25,6 @@ def test_two_process_gloo(cluener_subset, tmp_path):
     assert summary["world_size"] == 2  # two ranks shared the work: 2 x 8 windows a step
     assert summary["samples_seen"] == 6 * 2 * 8
     assert (out / "model.safetensors").exists()
+    # dev is decoded by rank 0 alone (once, at the end), and both ranks log: one line, not two
+    assert (r.stdout + r.stderr).count("documents decoded at step") == 1, r.stderr[-3000:]
+    assert summary["dev"]["documents"] == 200 and "f1" in summary["dev"]["micro"]

@@ -65,6 +65,7 @@ class Pipeline:
         self.batch_size = batch_size
         self.featurizer = self.task.featurizer(model.spec, tokenizer,
                                                padding_free=model.config._attn_implementation == "flash_attention_2")
+        self._memo = None  # (documents, their features): see `remember`
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | None = None, batch_size: int = 64,
@@ -98,6 +99,18 @@ class Pipeline:
     def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
         """Predictions for documents (their gold annotations, if any, are ignored), in order."""
         raise NotImplementedError
+
+    def preprocess(self, docs: list[Document]):
+        """The featurizer's output for `docs` (without labels); the remembered one when `docs`
+        is the list given to `remember`."""
+        if self._memo is not None and self._memo[0] is docs:
+            return self._memo[1]
+        return self.featurizer.features(docs, with_labels=False)
+
+    def remember(self, docs: list[Document]) -> None:
+        """Featurize `docs` once and reuse the features whenever this same list is predicted
+        again (training scores the same dev list after every evaluation)."""
+        self._memo = (docs, self.featurizer.features(docs, with_labels=False))
 
     def pipe(self, inputs: Iterable, batch_size: int | None = None, buffer_size: int | None = None,
              progress: bool = False) -> Iterator[Document]:

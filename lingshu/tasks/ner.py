@@ -99,7 +99,7 @@ class NerPipeline(Pipeline):
         """Predict entities for documents (their gold entities, if any, are ignored)."""
         if not docs:
             return []
-        feats, encs, wins, _ = self.featurizer.features(docs, with_labels=False)
+        feats, encs, wins, _ = self.preprocess(docs)
         window_spans: list = [None] * len(feats)
         for idx, batch in self._run(feats, progress):
             logits = batch["out"].logits.float().cpu().numpy()

@@ -71,7 +71,7 @@ class PairPipeline(Pipeline):
     def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
         if not docs:
             return []
-        feats, _ = self.featurizer.features(docs, with_labels=False)
+        feats, _ = self.preprocess(docs)
         labels = self.labels
         out: list = [None] * len(docs)
         for idx, batch in self._run(feats, progress):

@@ -230,7 +230,7 @@ class RePipeline(Pipeline):
         """Predict mentions and triples (gold annotations, if any, are ignored)."""
         if not docs:
             return []
-        feats, encs, wins, _ = self.featurizer.features(docs, with_labels=False)
+        feats, encs, wins, _ = self.preprocess(docs)
         results: list = [None] * len(feats)
         model = self.model
         two_stage = hasattr(model, "relation_stage")

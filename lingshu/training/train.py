@@ -54,6 +54,7 @@ class TaskTrainer(Trainer):
         self.task = task
         self.head_lr_multiplier = head_lr_multiplier
         self.last_report = None
+        self.dev_pipe = None  # built at the first evaluation, with the dev features, and kept
         self.reports: dict[int, dict] = {}  # global step -> dev report
         self.tokens_seen = 0  # real (non-pad) tokens trained on, this process
         self.eval_seconds = 0.0  # time spent evaluating inside train()
@@ -63,13 +64,19 @@ class TaskTrainer(Trainer):
         self.health_warnings: list[str] = []
         self.health_current: list[str] = []
 
-    def check_health(self, report: dict | None = None) -> dict:
-        """Token geometry now (and at the start, the first time); warnings logged and kept."""
-        from lingshu.training.health import collapse_warning, token_geometry
+    def geometry(self) -> dict:
+        from lingshu.training.health import token_geometry
+
+        return token_geometry(self.model.backbone, self.tok, self.probe_texts) if self.probe_texts else {}
+
+    def check_health(self, report: dict | None = None, geo: dict | None = None) -> dict:
+        """Token geometry now (`geo`, else measured; at the start, the first time); warnings
+        logged and kept."""
+        from lingshu.training.health import collapse_warning
 
         if not self.probe_texts:
             return {}
-        geo = token_geometry(self.model.backbone, self.tok, self.probe_texts)
+        geo = self.geometry() if geo is None else geo
         if self.geometry_start is None:
             self.geometry_start = geo
             log.info("encoder token vectors at the start: mean pairwise cosine %.4f, per-dimension std %.4f",
@@ -112,15 +119,29 @@ class TaskTrainer(Trainer):
         return super().create_optimizer(model)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        """Dev scores the way `lingshu evaluate` computes them: the task's pipeline decodes the
+        dev documents (featurized once per run) and the task's metrics score them. Under
+        torchrun only rank 0 decodes; the others receive its report, so every rank selects the
+        same best checkpoint and stops at the same step."""
         t0 = time.perf_counter()
-        pipe = pipeline_for(self.model, self.tok, device=str(self.args.device),
-                            batch_size=self.args.per_device_eval_batch_size)
-        preds = pipe.predict(self.dev_docs)
-        self.model.train()
-        report = self.task.metrics(self.dev_docs, preds)
+        report = geo = None
+        if self.is_world_process_zero():
+            if self.dev_pipe is None:
+                self.dev_pipe = pipeline_for(self.model, self.tok, device=str(self.args.device),
+                                             batch_size=self.args.per_device_eval_batch_size)
+                self.dev_pipe.remember(self.dev_docs)
+            preds = self.dev_pipe.predict(self.dev_docs)
+            self.model.train()
+            report = self.task.metrics(self.dev_docs, preds)
+            log.info("dev: %d documents decoded at step %d", len(preds), self.state.global_step)
+            geo = self.geometry()
+        if self.args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            box = [(report, geo)]
+            torch.distributed.broadcast_object_list(box, src=0)
+            report, geo = box[0]
         self.last_report = report
         self.reports[self.state.global_step] = report
-        geo = self.check_health(report)
+        geo = self.check_health(report, geo)
         self.eval_seconds += time.perf_counter() - t0
         metrics = self.task.eval_metrics(report, metric_key_prefix)
         metrics.update({f"{metric_key_prefix}_{k}": v for k, v in geo.items()})
