@@ -18,19 +18,19 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from transformers import AutoModelForMaskedLM, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import AutoModelForMaskedLM, Trainer, TrainerCallback
 
 from lingshu.modeling.backbone import (
     build_char_tokenizer,
     load_tokenizer,
     scratch_config,
 )
-from lingshu.training.callbacks import JsonlMetricsLogger, plot_curves
+from lingshu.training.callbacks import JsonlMetricsLogger
+from lingshu.training.harness import resume_target, save_run, start_run, training_arguments
 
 log = logging.getLogger("lingshu")
 
@@ -204,12 +204,8 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
     """Train an MLM as configured; returns the final held-out metrics."""
     from lingshu.pretrain.lexicon import Segmenter, load_lexicon
     from lingshu.pretrain.masking import EntityAwareWWMCollator, encode_for_mlm
-    from lingshu.training.train import _bf16
-
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = start_run(cfg, run_dir)
     tc, mc, dc, mk = cfg.trainer, cfg.model, cfg.data, cfg.masking
-    set_seed(int(tc.seed))
     if not dc.train:
         raise SystemExit("no corpus: pass data.train=FILE (one sentence a line; see `lingshu corpus prepare`)")
     lines = read_lines(dc.train, dc.max_lines)
@@ -247,28 +243,14 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
             strategy=str(mk.strategy), seed=seed, max_length=max_len)
 
     collator = make_collator(int(tc.seed))
-    device_type = "cuda" if torch.cuda.is_available() and not tc.get("use_cpu") else "cpu"
-    lr = tc.learning_rate if tc.learning_rate is not None else mc.learning_rate
     eval_kw = {"eval_strategy": "steps", "eval_steps": int(tc.eval_every)} if held else {"eval_strategy": "no"}
-    args = TrainingArguments(
-        output_dir=str(run_dir), num_train_epochs=float(tc.epochs),
-        max_steps=int(tc.max_steps) if tc.max_steps else -1,
-        per_device_train_batch_size=int(tc.batch_size), per_device_eval_batch_size=int(tc.eval_batch_size),
-        gradient_accumulation_steps=int(tc.gradient_accumulation_steps), learning_rate=float(lr),
-        weight_decay=float(tc.weight_decay), warmup_steps=float(tc.warmup), lr_scheduler_type="linear",
-        max_grad_norm=float(tc.max_grad_norm), seed=int(tc.seed), bf16=_bf16(tc.bf16, device_type),
-        use_cpu=device_type == "cpu", logging_steps=int(tc.logging_steps), logging_first_step=True,
-        save_strategy="steps", save_steps=int(tc.eval_every), save_total_limit=2,
-        remove_unused_columns=False, report_to="none", disable_tqdm=not bool(tc.progress),
-        dataloader_num_workers=int(tc.num_workers), **eval_kw)
-    if (run_dir / "metrics.jsonl").exists() and not tc.resume:
-        (run_dir / "metrics.jsonl").unlink()
+    args = training_arguments(cfg, run_dir, save_strategy="steps", save_steps=int(tc.eval_every), **eval_kw)
     trainer = MlmTrainer(
         model=model, args=args, train_dataset=train, eval_dataset=held or None, data_collator=collator,
         compute_metrics=masked_accuracy if held else None,
         callbacks=[JsonlMetricsLogger(run_dir / "metrics.jsonl"), MaskingStateSaver(collator)],
         optimizer_name=str(cfg.optimizer), eval_collator=lambda: make_collator(int(tc.seed) + 1))
-    resume = True if tc.resume in (True, "true", "True", "last") else (tc.resume or None)
+    resume = resume_target(tc)
     if resume and not int(tc.num_workers):
         from transformers.trainer_utils import get_last_checkpoint
 
@@ -277,21 +259,12 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
             restore_masking_state(collator, ck, rank=args.process_index)
     result = trainer.train(resume_from_checkpoint=resume)
     final = trainer.evaluate() if held else {}
+    summary = {"train_runtime_s": result.metrics.get("train_runtime"), "global_step": trainer.state.global_step,
+               "train_sequences": len(train), "heldout_sequences": len(held), "masking": dict(collator.stats),
+               "heldout": {k: v for k, v in final.items() if k.startswith("eval_")}}
+    save_run(trainer, tok, cfg, run_dir, summary, {"metric": "eval_masked_accuracy", "name": "heldout_accuracy.png",
+                                                   "ylabel": "held-out masked-token accuracy"})
     if trainer.is_world_process_zero():
-        trainer.save_model(str(run_dir))
-        tok.save_pretrained(str(run_dir))
-        if (run_dir / "char_vocab").exists():
-            shutil.rmtree(run_dir / "char_vocab")
-        OmegaConf.save(cfg, run_dir / "lingshu_config.yaml", resolve=True)
-        summary = {"train_runtime_s": result.metrics.get("train_runtime"), "global_step": trainer.state.global_step,
-                   "train_sequences": len(train), "heldout_sequences": len(held), "masking": dict(collator.stats),
-                   "heldout": {k: v for k, v in final.items() if k.startswith("eval_")}}
-        (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-        plot_curves(trainer.state.log_history, run_dir, metric="eval_masked_accuracy",
-                    name="heldout_accuracy.png", ylabel="held-out masked-token accuracy")
-        if not tc.keep_checkpoints:
-            for ck in run_dir.glob("checkpoint-*"):
-                shutil.rmtree(ck, ignore_errors=True)
         if final:
             print(f"\nheld-out: masked-token accuracy {final.get('eval_masked_accuracy', 0):.4f}, "
                   f"perplexity {final.get('eval_perplexity', math.exp(min(final['eval_loss'], 50))):.1f}")

@@ -16,16 +16,13 @@ directory, the metrics log, curves and the resolved config.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+from transformers import EarlyStoppingCallback, Trainer
 
 from lingshu.inference.pipeline import pipeline_for
 from lingshu.modeling.backbone import (
@@ -38,7 +35,8 @@ from lingshu.modeling.backbone import (
 from lingshu.modeling.model import LingshuModel
 from lingshu.modeling.spec import ModelSpec
 from lingshu.tasks import Task, get_task
-from lingshu.training.callbacks import EpochSetter, JsonlMetricsLogger, plot_curves
+from lingshu.training.callbacks import EpochSetter, JsonlMetricsLogger
+from lingshu.training.harness import resume_target, save_run, start_run, training_arguments
 
 log = logging.getLogger("lingshu")
 
@@ -160,26 +158,6 @@ def _read(path: str, fmt: str | None, labels=None):
     return res.documents
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True on CPUs with bf16 matrix units (AMX-BF16 or AVX512-BF16), where autocast to bf16
-    speeds training up (about 1.5x for tiny-bert here); elsewhere bf16 is emulated and slow."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def _bf16(setting, device_type: str) -> bool:
-    if setting in (True, "true", "True"):
-        return True
-    if setting in (False, "false", "False"):
-        return False
-    if device_type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return cpu_has_fast_bf16()
-
-
 def head_lr_multiplier(cfg: DictConfig) -> float:
     """trainer.head_lr_multiplier when set, else the task's, else the model's.
 
@@ -264,10 +242,8 @@ def make_featurizer(model, tok, cfg: DictConfig):
 
 def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     """Train, evaluate and save. Returns the final dev report (or {} without dev data)."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = start_run(cfg, run_dir)
     tc = cfg.trainer
-    set_seed(int(tc.seed))
     if not cfg.data.train:
         raise SystemExit("no training data: pass data.train=PATH (or data=cluener / data=cmeee / data=demo)")
     task = get_task(cfg.task.get("task"))
@@ -276,7 +252,6 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     # the dev reader's policy is `lingshu evaluate`'s: model selection scores what evaluate scores
     dev_docs = (_read(cfg.data.dev, cfg.data.format, labels=task.eval_allowed_labels(known["labels"]))
                 if cfg.data.dev else None)
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
 
     texts = [t for d in train_docs for t in (d.text, d.text_pair) if t]
     model, tok = build_model(cfg, known, texts, run_dir)
@@ -294,43 +269,18 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         for k, v in model.init_priors(train_feats).items():
             log.info("%s starts at the training data's %s", k, v)
 
-    lr = tc.learning_rate if tc.learning_rate is not None else cfg.model.learning_rate
     eval_every = str(tc.eval_every)
     eval_kw = {"eval_strategy": "epoch", "save_strategy": "epoch"} if eval_every == "epoch" else {
         "eval_strategy": "steps", "save_strategy": "steps", "eval_steps": int(eval_every), "save_steps": int(eval_every)}
     if not dev_docs:
         eval_kw = {"eval_strategy": "no", "save_strategy": eval_kw["save_strategy"], **(
             {"save_steps": eval_kw["save_steps"]} if "save_steps" in eval_kw else {})}
-    device_type = "cuda" if torch.cuda.is_available() and not tc.get("use_cpu") else "cpu"
-    args = TrainingArguments(
-        output_dir=str(run_dir),
-        num_train_epochs=float(tc.epochs),
-        max_steps=int(tc.max_steps) if tc.max_steps else -1,
-        per_device_train_batch_size=int(tc.batch_size),
-        per_device_eval_batch_size=int(tc.eval_batch_size),
-        gradient_accumulation_steps=int(tc.gradient_accumulation_steps),
-        learning_rate=float(lr),
-        weight_decay=float(tc.weight_decay),
-        warmup_steps=float(tc.warmup),
-        lr_scheduler_type="linear",
-        max_grad_norm=float(tc.max_grad_norm),
-        seed=int(tc.seed),
-        data_seed=int(tc.seed),
-        bf16=_bf16(tc.bf16, device_type),
-        use_cpu=device_type == "cpu",
-        logging_steps=int(tc.logging_steps),
-        logging_first_step=True,
+    args = training_arguments(
+        cfg, run_dir,
         load_best_model_at_end=bool(dev_docs),
         metric_for_best_model=task.main_metric if dev_docs else None,
         greater_is_better=True,
-        save_total_limit=2,
         train_sampling_strategy="group_by_length" if tc.group_by_length else "random",
-        dataloader_num_workers=int(tc.num_workers),
-        remove_unused_columns=False,
-        report_to="none",
-        ddp_backend=(tc.get("ddp_backend") or ("gloo" if device_type == "cpu" else None))
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
-        disable_tqdm=not bool(tc.progress),
         save_only_model=False,
         **eval_kw,
     )
@@ -339,8 +289,6 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     callbacks = [JsonlMetricsLogger(run_dir / "metrics.jsonl")]
     if dev_docs and tc.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(int(tc.early_stopping_patience)))
-    if local_rank == 0 and (run_dir / "metrics.jsonl").exists() and not tc.resume:
-        (run_dir / "metrics.jsonl").unlink()
     train_dataset = featurizer.train_dataset(train_feats)
     if hasattr(train_dataset, "set_epoch"):
         callbacks.append(EpochSetter(train_dataset))
@@ -353,10 +301,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     probe_docs = (dev_docs or train_docs)[:32]
     trainer.probe_texts = [d.text for d in probe_docs]
     trainer.check_health()  # the untrained encoder's token geometry, the reference for later checks
-    resume = tc.resume
-    if resume in (True, "true", "True", "last"):
-        resume = True
-    result = trainer.train(resume_from_checkpoint=resume or None)
+    result = trainer.train(resume_from_checkpoint=resume_target(tc))
     train_eval_s = trainer.eval_seconds
     report = {}
     if dev_docs:
@@ -368,9 +313,6 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
             trainer.evaluate()
         report = trainer.reports.get(step, trainer.last_report)
     if trainer.is_world_process_zero():
-        trainer.save_model(str(run_dir))
-        tok.save_pretrained(str(run_dir))
-        (run_dir / "char_vocab").exists() and shutil.rmtree(run_dir / "char_vocab")
         runtime = result.metrics.get("train_runtime") or 0.0
         tokens = trainer.tokens_seen * trainer.args.world_size  # ranks see equal shares
         train_stats = {"train_runtime_s": runtime,
@@ -384,7 +326,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
                        "samples_seen": trainer.state.global_step * trainer.args.world_size
                        * args.per_device_train_batch_size * args.gradient_accumulation_steps,
                        "peak_gpu_memory_mib": torch.cuda.max_memory_allocated() / 2**20
-                       if device_type == "cuda" else None,
+                       if torch.cuda.is_available() and args.device.type == "cuda" else None,
                        "train_windows": len(train_feats),
                        "train_tokens_one_pass": sum(len(f["input_ids"]) for f in train_feats)}
         if outside:
@@ -392,13 +334,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         train_stats["token_geometry_start"] = trainer.geometry_start
         train_stats["warnings"] = trainer.health_warnings  # every warning, with its step
         train_stats["warnings_at_end"] = trainer.health_current
-        (run_dir / "train_summary.json").write_text(json.dumps({**train_stats, "dev": report}, indent=2,
-                                                               ensure_ascii=False), encoding="utf-8")
-        OmegaConf.save(cfg, run_dir / "lingshu_config.yaml", resolve=True)
-        plots = plot_curves(trainer.state.log_history, run_dir, **task.curve)
-        if not tc.keep_checkpoints:
-            for ck in run_dir.glob("checkpoint-*"):
-                shutil.rmtree(ck, ignore_errors=True)
+        plots = save_run(trainer, tok, cfg, run_dir, {**train_stats, "dev": report}, task.curve)
         if report:
             print("\nDev set, " + report["scheme"] + ":\n" + task.format_report(report))
         for w in trainer.health_current:
