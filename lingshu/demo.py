@@ -28,14 +28,12 @@ memorised terms while train and dev still share the templates.
 Public API:
     demo_documents(n=400, seed=0, split="all") -> list[Document]
     write_demo(directory, n=400, dev_fraction=0.2, seed=0) -> {"train", "dev", "predict": Path}
-    to_cmeee(doc) -> dict  (a CMeEE record; its `end_idx` is inclusive)
     term_lists(), held_out_terms(), ENTITY_TYPES, TYPE_NAMES, DOMAINS, TEMPLATES,
     PREDICT_SENTENCES
 """
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from pathlib import Path
@@ -671,28 +669,13 @@ def demo_documents(n: int = 400, seed: int = 0, split: str = "all") -> list[Docu
     return _generate(n, random.Random(seed), split)
 
 
-# ---------------------------------------------------------------------------------------------
-# CMeEE layout
-# ---------------------------------------------------------------------------------------------
-
-
-def to_cmeee(doc: Document) -> dict[str, Any]:
-    """A CBLUE CMeEE record: `end_idx` is INCLUSIVE (lingshu's exclusive end minus one)."""
-    return {
-        "text": doc.text,
-        "entities": [
-            {"start_idx": e.start, "end_idx": e.end - 1, "type": e.type, "entity": e.text}
-            for e in sorted(doc.entities, key=lambda e: (e.start, -e.end, e.type))
-        ],
-    }
-
-
 def write_demo(directory: str | Path, n: int = 400, dev_fraction: float = 0.2,
                seed: int = 0) -> dict[str, Path]:
-    """Write the demo set in CMeEE layout under `directory` (created if missing).
+    """Write the demo set in CMeEE layout under `directory` (created if missing), through
+    lingshu's own writers (lingshu.data).
 
-    Files: demo_train.json and demo_dev.json (JSON lists of CMeEE records, UTF-8,
-    ensure_ascii=False, indent 1) and demo_predict.txt (one unannotated sentence per line).
+    Files: demo_train.json and demo_dev.json (CMeEE JSON lists, UTF-8) and demo_predict.txt
+    (one unannotated sentence per line).
     `n` sentences in all, `round(n * dev_fraction)` of them in dev. Train never uses a
     held-out term; dev favours them and shares no sentence with train.
     Returns {"train": path, "dev": path, "predict": path}.
@@ -710,8 +693,9 @@ def write_demo(directory: str | Path, n: int = 400, dev_fraction: float = 0.2,
         "dev": directory / "demo_dev.json",
         "predict": directory / "demo_predict.txt",
     }
-    for key, docs in (("train", train), ("dev", dev)):
-        records = [to_cmeee(d) for d in docs]
-        paths[key].write_text(json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    paths["predict"].write_text("\n".join(PREDICT_SENTENCES) + "\n", encoding="utf-8")
+    from lingshu.data import write_documents
+
+    write_documents(train, paths["train"], "cmeee")
+    write_documents(dev, paths["dev"], "cmeee")
+    write_documents([Document(t) for t in PREDICT_SENTENCES], paths["predict"], "text")
     return paths

@@ -15,7 +15,6 @@ from lingshu.demo import (
     demo_documents,
     held_out_terms,
     term_lists,
-    to_cmeee,
     write_demo,
 )
 from lingshu.schema import Document
@@ -136,18 +135,11 @@ def test_held_out_terms_cover_every_type():
         assert len(held[t]) < len(terms[t]) / 2
 
 
-def test_to_cmeee_inclusive_end(docs):
-    rec = to_cmeee(docs[0])
-    assert rec["text"] == docs[0].text
-    for e in rec["entities"]:
-        assert rec["text"][e["start_idx"]:e["end_idx"] + 1] == e["entity"]
-
-
 def _check_cmeee_file(path) -> list[dict]:
     records = json.loads(path.read_text(encoding="utf-8"))
     assert isinstance(records, list) and records
     for r in records:
-        assert set(r) == {"text", "entities"}
+        assert set(r) == {"id", "text", "entities"}
         for e in r["entities"]:
             assert set(e) == {"start_idx", "end_idx", "type", "entity"}
             assert e["type"] in ENTITY_TYPES
@@ -165,7 +157,14 @@ def test_write_demo(tmp_path):
     assert paths["predict"].name == "demo_predict.txt"
     raw = paths["train"].read_text(encoding="utf-8")
     assert "\\u" not in raw  # ensure_ascii=False: the Chinese is written as is
-    assert raw.startswith("[\n {")  # indent 1
+    # what was generated is what lingshu reads back (nested mentions included)
+    from lingshu.data import read_documents
+
+    gen = demo_documents(320, seed=0, split="train")  # the same draws, other ids
+    back = read_documents(paths["train"]).documents
+    assert [(d.text, sorted(e.key for e in d.entities)) for d in back] == \
+        [(d.text, sorted(e.key for e in d.entities)) for d in gen]
+    assert any(a.start <= b.start and b.end <= a.end and a != b for d in back for a in d.entities for b in d.entities)
 
     train = _check_cmeee_file(paths["train"])
     dev = _check_cmeee_file(paths["dev"])

@@ -13,20 +13,26 @@ Example::
     print(res.report.summary())
     print(format_stats(corpus_stats(res.documents)))
     write_documents(res.documents, "dev.conll", format="conll")
+
+Layout: `base` (Format, checks, reports, JSON walkers, record helpers), one module per format
+(`cluener`, `cmeee`, `spans`, `conll`, `plain`, `cmeie`, `pairs`: reader and writer), and
+`registry` (FORMATS, detection, read/write entry points), which imports the formats and which
+none of them imports.
 """
 
-from lingshu.data.formats import (
+from lingshu.data.registry import (
     FORMATS,
     Format,
     ReadResult,
+    WriteSummary,
     detect_format,
     iter_documents,
     read_documents,
+    write_documents,
 )
 from lingshu.data.report import DataError, Problem, ValidationReport
 from lingshu.data.spo_schema import load_spo_schema, schema_coverage
 from lingshu.data.stats import corpus_stats, format_stats
-from lingshu.data.writers import WriteSummary, write_documents
 
 __all__ = [
     "FORMATS",

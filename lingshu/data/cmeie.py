@@ -50,9 +50,7 @@ import json
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from lingshu.data.jsonio import LAYOUT, json_lines
-from lingshu.data.validate import Checker
-from lingshu.data.writers import WriteSummary, _head, _tail
+from lingshu.data.base import LAYOUT, Checker, Format, WriteSummary, json_lines, record_head, record_tail
 from lingshu.schema import UNLOCATED, Document, Entity, Relation
 
 NESTED = "nested"
@@ -252,9 +250,12 @@ def write_cmeie(docs: Iterable[Document], f: IO[str], summary: WriteSummary) -> 
     """CMeIE JSON lines, each record in the layout it was read in (nested by default)."""
     for doc in docs:
         layout = doc.meta.get(LAYOUT, NESTED)
-        rec = _head(doc)
+        rec = record_head(doc)
         rec["text"] = doc.text
         rec["spo_list"] = [triple_record(r, layout) for r in doc.relations]
-        f.write(json.dumps(_tail(rec, doc), ensure_ascii=False) + "\n")
+        f.write(json.dumps(record_tail(rec, doc), ensure_ascii=False) + "\n")
         summary.documents += 1
         summary.relations += len(doc.relations)
+
+
+FORMAT = Format("cmeie", "CMeIE JSON lines, spo_list triples (relation extraction)", read_cmeie, write_cmeie)

@@ -1,89 +1,101 @@
-"""CoNLL-style tag sequences: parse a tag, decode tags to spans (with repair), encode BIOS.
-
-Schemes read: BIO (IOB2), BIOS, BIOES/IOBES, BMES, BILOU, spelled ``B-x`` or ``B_x``.
-Prefixes map onto four roles: begin (B), inside (I, M), end (E, L), single (S, U).
-
-Repair policy for ill-formed sequences (each repair is reported as a warning, the sentence is
-kept): an inside or end tag that does not continue an open entity of the same type - a stray
-``I-x`` after ``O``, or ``I-y`` right after ``B-x`` - starts a new entity of its own type there
-(a stray ``E-x`` is a one-character entity). This reads IOB1 files correctly and keeps a
-near-miss as a span instead of losing it; it matches `lingshu.text.tags.bios_to_spans`.
-A ``B-x`` without a closing ``E-x`` in a BIOES file is not flagged: it is valid BIO.
-
-Writing uses BIOS. Tags cannot express nested or overlapping entities, so the longest entity
-wins (ties: the earlier one) and the others are returned as dropped.
+"""CoNLL: ``char tag`` per line (extra middle columns ignored), a blank line between sentences;
+BIO/BIOS/BIOES/BMES/BILOU tags, ``B-x`` or ``B_x``, decoded by lingshu.text.tags (the repair
+policy is described there). Written as BIOS.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import IO, Iterable, Iterator
 
-# Role of each prefix letter.
-_ROLE = {"B": "B", "I": "I", "M": "I", "E": "E", "L": "E", "S": "S", "U": "S"}
-_TAG = re.compile(r"([BIMELSU])[-_](.+)")
+from lingshu.data.base import (Checker, Document, Format, RawEntity, WriteSummary, check_one_line)
+from lingshu.text.tags import decode_tags, parse_tag, spans_to_bios
 
 
-def parse_tag(tag: str) -> tuple[str, str | None] | None:
-    """Split a tag into (role, type).
+CONLL_EXTENSIONS = {".conll", ".bio", ".bios", ".bioes", ".iob", ".iobes", ".bmes", ".bilou"}
 
-    Args:
-        tag: e.g. ``"B-dis"``, ``"I_sym"``, ``"O"``.
 
-    Returns:
-        ``("O", None)`` for outside, ``(role, type)`` with role in B/I/E/S, or None when the tag
-        is not in any supported scheme.
+# char, optional middle columns, tag. The char may itself be a whitespace character (a space or
+# U+3000 in the text), written as "<char><sep><tag>", hence the `\s` alternative.
+_CONLL_LINE = re.compile(r"(\S+|\s)[ \t]+(?:\S+[ \t]+)*?(\S+)[ \t]*")
+
+
+
+def read_conll(path: Path, ck: Checker) -> Iterator[Document]:
+    """CoNLL char/tag columns; a document per blank-line-separated sentence.
+
+    Tags are decoded with the repair policy in `lingshu.data.conll` (each repair a warning
+    ``ill_formed_tags`` on the tag's line); a line without two columns or an unknown tag is an
+    error that skips its sentence.
     """
-    if tag == "O":
-        return ("O", None)
-    m = _TAG.fullmatch(tag)
-    if not m:
-        return None
-    return (_ROLE[m.group(1)], m.group(2))
+    tokens: list[tuple[str, str, int]] = []  # (char, tag, line)
+    bad: list[tuple[int, str, str, str]] = []  # (line, field, kind, message)
+
+    def flush() -> Document | None:
+        ck.begin(min([t[2] for t in tokens[:1]] + [b[0] for b in bad[:1]]))
+        for ln, fld, kind, msg in bad:
+            ck.error(fld, kind, msg, line=ln)
+        if bad:
+            return ck.finish(None, [])
+        text = "".join(c for c, _, _ in tokens)
+        offsets = [0]
+        for c, _, _ in tokens:
+            offsets.append(offsets[-1] + len(c))
+        spans, repairs = decode_tags([t for _, t, _ in tokens])
+        for i, msg in repairs:
+            ck.warning("tag", "ill_formed_tags", msg, line=tokens[i][2])
+        raws = [
+            RawEntity(f"tokens[{s}:{e}]", offsets[s], offsets[e], t, type_field="tag", line=tokens[s][2])
+            for s, e, t in spans
+        ]
+        return ck.finish(text, raws)
+
+    with open(path, encoding="utf-8-sig", newline=None) as f:
+        for lineno, raw in enumerate(f, 1):
+            line = raw.rstrip("\r\n")
+            if not line.strip():
+                if tokens or bad:
+                    doc = flush()
+                    if doc is not None:
+                        yield doc
+                    tokens, bad = [], []
+                continue
+            if line.startswith("-DOCSTART-"):
+                continue
+            m = _CONLL_LINE.fullmatch(line)
+            if not m:
+                bad.append((lineno, "columns", "bad_line", f"expected 'char tag', got {line!r}"))
+                continue
+            char, tag = m.group(1), m.group(2)
+            if parse_tag(tag) is None:
+                bad.append((lineno, "tag", "bad_tag", f"{tag!r} is not a BIO/BIOS/BIOES tag"))
+                continue
+            tokens.append((char, tag, lineno))
+    if tokens or bad:
+        doc = flush()
+        if doc is not None:
+            yield doc
 
 
-def decode(tags: list[str]) -> tuple[list[tuple[int, int, str]], list[tuple[int, str]]]:
-    """Decode tags to spans, repairing ill-formed sequences.
 
-    Args:
-        tags: one tag per token; every tag must be parseable by `parse_tag`.
+def write_conll(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:
+    """``char tag`` lines in BIOS, a blank line after each document."""
+    for doc in docs:
+        check_one_line(doc, "conll", f, s.documents == 0)
+        tags, dropped = spans_to_bios(len(doc.text), [(e.start, e.end - 1, e.type) for e in doc.entities])
+        # A whitespace character is written as is: the reader takes "<ws><sep><tag>" as that char.
+        f.write("".join(f"{ch} {tag}\n" for ch, tag in zip(doc.text, tags)) + "\n")
+        s.documents += 1
+        s.entities += len(set(e.key for e in doc.entities)) - len(dropped)
+        s.entities_dropped += len(dropped)
 
-    Returns:
-        (spans, repairs): spans as (start, end, type) in token indices, end exclusive; repairs
-        as (token index, message), one per repaired tag.
-    """
-    spans: list[tuple[int, int, str]] = []
-    repairs: list[tuple[int, str]] = []
-    start: int | None = None  # the open entity, if any
-    typ: str | None = None
 
-    def close(end: int) -> None:
-        nonlocal start, typ
-        if start is not None:
-            spans.append((start, end, typ))
-        start, typ = None, None
 
-    for i, tag in enumerate(tags):
-        role, t = parse_tag(tag)
-        continues = start is not None and t == typ
-        if role in ("I", "E") and not continues:
-            if start is None:
-                repairs.append((i, f"{tag} does not continue an entity; it starts a new {t} entity"))
-            else:
-                repairs.append((i, f"{tag} follows a {typ} entity (type change); it starts a new {t} entity"))
-            close(i)
-            start, typ = i, t
-            if role == "E":
-                close(i + 1)
-            continue
-        if role == "I":
-            continue
-        if role == "E":
-            close(i + 1)
-            continue
-        close(i)  # B, S and O all end whatever is open
-        if role == "B":
-            start, typ = i, t
-        elif role == "S":
-            spans.append((i, i + 1, t))
-    close(len(tags))
-    return spans, repairs
+def looks_like(lines: list[str]) -> bool:
+    """Every line is ``char tag`` (or more columns) ending in a tag of a supported scheme."""
+    return bool(lines) and all((m := _CONLL_LINE.fullmatch(ln)) and parse_tag(m.group(2)) is not None for ln in lines)
+
+
+FORMAT = Format("conll", "char/tag columns, BIO/BIOS/BIOES (written as BIOS)", read_conll, write_conll,
+                frozenset(CONLL_EXTENSIONS))

@@ -28,11 +28,7 @@ import json
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from lingshu.data.jsonio import LAYOUT, first_char, json_lines, json_list
-from lingshu.data.report import DataError
-from lingshu.data.validate import Checker
-from lingshu.data.writers import WriteSummary, _tail, _where
-from lingshu.schema import Document
+from lingshu.data.base import LAYOUT, Checker, DataError, Document, Format, WriteSummary, first_char, json_lines, json_list, record_tail, where
 
 KUAKE = "kuake"
 JSONL = "jsonl"
@@ -137,7 +133,7 @@ def write_pair(docs: Iterable[Document], f: IO[str], summary: WriteSummary) -> N
         f.write("[\n")
     for doc in itertools.chain([first], it):
         if doc.text_pair is None:
-            raise DataError(f"{_where(doc)}: a document without text_pair cannot be written as pair")
+            raise DataError(f"{where(doc)}: a document without text_pair cannot be written as pair")
         rec: dict[str, Any] = {}
         if doc.id is not None:
             rec["id"] = doc.meta.get("id", doc.id)
@@ -150,7 +146,7 @@ def write_pair(docs: Iterable[Document], f: IO[str], summary: WriteSummary) -> N
                 rec["label"] = doc.label
             if doc.label_scores is not None:
                 rec["probabilities"] = {k: round(float(v), 6) for k, v in doc.label_scores.items()}
-        line = json.dumps(_tail(rec, doc), ensure_ascii=False)
+        line = json.dumps(record_tail(rec, doc), ensure_ascii=False)
         if layout == KUAKE:
             f.write(("  " if summary.documents == 0 else ",\n  ") + line)
         else:
@@ -159,3 +155,7 @@ def write_pair(docs: Iterable[Document], f: IO[str], summary: WriteSummary) -> N
         summary.labels += doc.label is not None
     if layout == KUAKE:
         f.write("\n]\n")
+
+
+FORMAT = Format("pair", "sentence pairs with a label: KUAKE-QQR JSON list or text1/text2 JSON lines",
+                read_pair, write_pair)

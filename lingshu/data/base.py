@@ -1,0 +1,129 @@
+"""What every format module shares: the `Format` description, the checks and reports (re-exported
+from lingshu.data.validate and lingshu.data.report), the JSON walkers (lingshu.data.jsonio),
+`WriteSummary`, and the record helpers readers and writers use.
+
+Format modules (cluener, spans, cmeee, conll, plain, cmeie, pairs) import this module only;
+lingshu.data.registry imports the format modules, and nothing imports the registry back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+from lingshu.data.jsonio import LAYOUT, first_char, first_list_record, json_lines, json_list
+from lingshu.data.report import DataError, Problem, ValidationReport
+from lingshu.data.validate import AnyLabel, Checker, RawEntity
+from lingshu.schema import Document
+
+__all__ = ["LAYOUT", "AnyLabel", "Checker", "DataError", "Document", "Format", "Problem", "RawEntity",
+           "ValidationReport", "WriteSummary", "check_one_line", "dumps", "entity_list", "extra_fields",
+           "first_char", "first_list_record", "json_lines", "json_list", "record_head", "record_tail", "where"]
+
+
+@dataclass(frozen=True)
+class Format:
+    """A file format: its reader, its writer and what it looks like.
+
+    Attributes:
+        name: the format's name, as passed to `read_documents(format=...)`.
+        description: one line for help texts.
+        read: reader(path, checker) -> Iterator[Document].
+        write: writer(docs, text file, WriteSummary) filling the summary's counts, or None.
+        extensions: file extensions that imply this format.
+    """
+
+    name: str
+    description: str
+    read: Callable[[Path, Checker], Iterator[Document]]
+    write: Callable | None = None
+    extensions: frozenset = field(default_factory=frozenset)
+
+
+@dataclass
+class WriteSummary:
+    """What a writer wrote.
+
+    Attributes:
+        path: the file written.
+        format: its format.
+        documents: documents written.
+        entities: entities written.
+        entities_dropped: entities the format could not express (CoNLL: nested/overlapping).
+        relations: SPO triples written (cmeie).
+        labels: documents written with a label (pair).
+    """
+
+    path: str
+    format: str
+    documents: int = 0
+    entities: int = 0
+    entities_dropped: int = 0
+    relations: int = 0
+    labels: int = 0
+
+
+def extra_fields(obj: dict, known: tuple[str, ...]) -> dict:
+    return {k: v for k, v in obj.items() if k not in known}
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def record_head(doc: Document) -> dict:
+    # A non-string id read from the file sits in meta["id"], so it is written back as it was.
+    rec: dict[str, Any] = {}
+    if doc.id is not None:
+        rec["id"] = doc.meta.get("id", doc.id)
+    return rec
+
+
+def record_tail(rec: dict, doc: Document) -> dict:
+    for k, v in doc.meta.items():
+        if k != "id" and k != LAYOUT and k not in rec:
+            rec[k] = v
+    return rec
+
+
+def where(doc: Document) -> str:
+    return doc.source or (f"id {doc.id}" if doc.id is not None else repr(doc.text[:30]))
+
+
+def check_one_line(doc: Document, fmt: str, f: IO[str], first: bool) -> None:
+    # Readers strip one leading BOM (utf-8-sig). If the first text itself starts with U+FEFF
+    # (70 CLUENER/CMeEE texts contain it), the line file would begin with it and lose it on
+    # reading; writing a BOM first keeps the text intact.
+    if first and doc.text.startswith("\ufeff"):
+        f.write("\ufeff")
+    if not doc.text.strip():
+        raise DataError(f"{where(doc)}: an empty text cannot be written as {fmt}")
+    if "\n" in doc.text or "\r" in doc.text:
+        raise DataError(f"{where(doc)}: a text with a line break cannot be written as {fmt}")
+
+
+def entity_list(obj: dict, ck: Checker, keys: tuple[str, str, str, str], inclusive: bool) -> list[RawEntity]:
+    """Raw entities from the "entities" list; `keys` are the file's start/end/type/text names."""
+    ents = obj.get("entities")
+    if ents is None:  # test files carry no entities
+        return []
+    if not isinstance(ents, list):
+        ck.error("entities", "bad_field", f"expected a list, got {type(ents).__name__}")
+        return []
+    ks, ke, kt, kx = keys
+    suffixes = tuple("." + k for k in keys)
+    raws = []
+    for i, e in enumerate(ents):
+        try:
+            raws.append(RawEntity(f"entities[{i}]", e[ks], e[ke], e[kt], e.get(kx), e.get("score"), inclusive, suffixes))
+        except (KeyError, TypeError, AttributeError):
+            f = f"entities[{i}]"
+            if not isinstance(e, dict):
+                ck.error(f, "bad_field", f"expected an object, got {type(e).__name__}")
+            else:
+                missing = [k for k in (ks, ke, kt) if k not in e]
+                ck.error(f, "missing_field", "missing " + ", ".join(f'"{m}"' for m in missing))
+    return raws
+

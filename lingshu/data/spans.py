@@ -1,0 +1,50 @@
+"""lingshu spans: JSON lines ``{"text", "entities": [{"start", "end", "type"[, "text"][, "score"]}]}``,
+end exclusive: lingshu's own layout (`Document.to_dict()`) and the default for predictions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+from lingshu.data.base import (Checker, Document, Format, WriteSummary, dumps,
+                               entity_list, extra_fields, json_lines, record_head, record_tail)
+
+
+_SPANS_KEYS = ("start", "end", "type", "text")
+
+
+
+def _spans_record(obj: Any, ck: Checker) -> Document | None:
+    if not isinstance(obj, dict):
+        ck.error("", "bad_record", f"expected a JSON object, got {type(obj).__name__}")
+        return ck.finish(None, [])
+    text = ck.text(obj)
+    raws = entity_list(obj, ck, _SPANS_KEYS, inclusive=False)
+    return ck.finish(text, raws, obj.get("id"), extra_fields(obj, ("text", "entities", "id")))
+
+
+
+def read_spans(path: Path, ck: Checker) -> Iterator[Document]:
+    """lingshu spans JSON lines (see module docstring)."""
+    for obj in json_lines(path, ck):
+        doc = _spans_record(obj, ck)
+        if doc is not None:
+            yield doc
+
+
+
+def write_spans(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:
+    """JSON lines of `Document.to_dict()`: ``{"id"?, "text", "entities": [{"start", "end", "type",
+    "text", "score"?}], "relations"?, "text_pair"?, "label"?, "label_scores"?}``, plus the input
+    record's other fields."""
+    for doc in docs:
+        rec = record_head(doc)
+        rec.update((k, v) for k, v in doc.to_dict().items() if k != "id")
+        f.write(dumps(record_tail(rec, doc)) + "\n")
+        s.documents += 1
+        s.entities += len(rec["entities"])
+
+
+FORMAT = Format("spans", "lingshu JSON lines, exclusive ends, optional score", read_spans, write_spans,
+                frozenset({".jsonl"}))
