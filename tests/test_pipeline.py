@@ -72,3 +72,26 @@ def test_predict_streams_a_file_and_keeps_input_order(tmp_path, capsys):
         [[(e.start, e.end, e.type) for e in d.ents] for d in want]
     n = sum(len(r["entities"]) for r in rows)
     assert f"wrote {len(texts)} documents, {n:,} entities" in capsys.readouterr().out
+
+
+def test_decoding_thresholds_per_call_leave_the_model_as_it_was():
+    import lingshu
+
+    gp = lingshu.load(str(LEGACY / "ner-globalpointer-bert"), device="cpu")
+    n = sum(len(d.entities) for d in gp(TEXTS))
+    assert n > 0
+    assert sum(len(d.entities) for d in gp(TEXTS, thresholds={"span_threshold": 1e9})) == 0
+    assert sum(len(d.entities) for d in gp(TEXTS, thresholds={"span_threshold": -2.0})) > n
+    assert sum(len(d.entities) for d in gp.pipe(TEXTS, thresholds={"span_threshold": 1e9})) == 0
+    assert sum(len(d.entities) for d in gp(TEXTS)) == n  # the stored threshold again
+    with pytest.raises(ValueError, match="takes: span_threshold"):
+        gp.pipe(iter(TEXTS), thresholds={"pattern_threshold": 0.1}).__next__()
+
+    re_ = lingshu.load(str(LEGACY / "re-bert"), device="cpu")
+    assert sum(len(d.entities) for d in re_(TEXTS)) > 0 and sum(len(d.relations) for d in re_(TEXTS)) == 0
+    assert sum(len(d.relations) for d in re_(TEXTS, thresholds={"mention_threshold": -5.0, "pattern_threshold": 0.0,
+                                                                  "type_threshold": 0.0})) > 0
+    none = re_(TEXTS, thresholds={"mention_threshold": 1e9})
+    assert not any(d.entities or d.relations for d in none)
+    with pytest.raises(ValueError, match="takes: none"):
+        lingshu.load(str(LEGACY / "ner-crf-bert"), device="cpu")(TEXTS[:1], thresholds={"span_threshold": 0.0})

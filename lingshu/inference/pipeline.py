@@ -82,11 +82,25 @@ class Pipeline:
     def labels(self) -> list[str]:
         return list(self.spec.labels)
 
-    def __call__(self, text):
-        """One text -> its `Document`; a list of texts -> a list of `Document`s."""
+    threshold_keys: tuple[str, ...] = ()  # decoding thresholds a call may set (`decoding_spec`)
+
+    def __call__(self, text, thresholds: dict | None = None):
+        """One text -> its `Document`; a list of texts -> a list of `Document`s. `thresholds`:
+        decoding thresholds for this call only (`threshold_keys`), e.g. {"span_threshold": 1.0}."""
         if isinstance(text, str):
-            return self.predict([Document(text)])[0]
-        return self.predict([self.as_document(t) for t in text])
+            return self.predict([Document(text)], thresholds=thresholds)[0]
+        return self.predict([self.as_document(t) for t in text], thresholds=thresholds)
+
+    def decoding_spec(self, thresholds: dict | None = None) -> ModelSpec:
+        """The model's spec with this call's thresholds in place of the stored ones."""
+        if not thresholds:
+            return self.spec
+        bad = sorted(set(thresholds) - set(self.threshold_keys))
+        if bad:
+            takes = ", ".join(self.threshold_keys) or "none"
+            raise ValueError(f"unknown decoding threshold(s) {', '.join(bad)} for this {self.task.name} model; "
+                             f"it takes: {takes}")
+        return self.spec.replace(**thresholds)
 
     def as_document(self, x) -> Document:
         """What `pipe` and `__call__` accept as one input: a `Document` or a text."""
@@ -96,8 +110,9 @@ class Pipeline:
             return Document(x)
         raise TypeError(f"expected a text or a Document, got {type(x).__name__}")
 
-    def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
-        """Predictions for documents (their gold annotations, if any, are ignored), in order."""
+    def predict(self, docs: list[Document], progress: bool = False, thresholds: dict | None = None) -> list[Document]:
+        """Predictions for documents (their gold annotations, if any, are ignored), in order;
+        `thresholds` as in `__call__`."""
         raise NotImplementedError
 
     def preprocess(self, docs: list[Document]):
@@ -113,11 +128,14 @@ class Pipeline:
         self._memo = (docs, self.featurizer.features(docs, with_labels=False))
 
     def pipe(self, inputs: Iterable, batch_size: int | None = None, buffer_size: int | None = None,
-             progress: bool = False) -> Iterator[Document]:
+             progress: bool = False, thresholds: dict | None = None) -> Iterator[Document]:
         """Stream predictions for an iterable of texts or `Document`s, in input order, with
         bounded memory: `buffer_size` inputs (default 16 batches, at least 256) are read,
         predicted in length-sorted batches of `batch_size` windows, and yielded before the next
-        are read. `progress`: a bar counting texts (texts/s)."""
+        are read. `progress`: a bar counting texts (texts/s); `thresholds` as in `__call__`."""
+        kw = {"thresholds": thresholds} if thresholds else {}
+        if thresholds:
+            self.decoding_spec(thresholds)  # refuse unknown names before reading anything
         bs = batch_size or self.batch_size
         buf = max(1, buffer_size or max(16 * bs, 256))
         bar = None
@@ -131,17 +149,17 @@ class Pipeline:
             for x in inputs:
                 chunk.append(self.as_document(x))
                 if len(chunk) >= buf:
-                    yield from self._chunk(chunk, bar)
+                    yield from self._chunk(chunk, bar, kw)
                     chunk = []
             if chunk:
-                yield from self._chunk(chunk, bar)
+                yield from self._chunk(chunk, bar, kw)
         finally:
             self.batch_size = saved
             if bar is not None:
                 bar.close()
 
-    def _chunk(self, chunk: list[Document], bar) -> Iterator[Document]:
-        out = self.predict(chunk)
+    def _chunk(self, chunk: list[Document], bar, kw: dict) -> Iterator[Document]:
+        out = self.predict(chunk, **kw)
         if bar is not None:
             bar.update(len(chunk))
         yield from out

@@ -27,6 +27,7 @@ class ModelSpec:
     drop_lone_prefix: bool = False  # SentencePiece's lone `▁` left out of char-by-char input (new models: True)
     token_type_ids: bool = True  # pairs: feed segment ids (False for encoders without segment embeddings)
     train_precision: str | None = None  # "bf16" / "fp32"; None: written before lingshu stored it
+    span_threshold: float = 0.0  # NER GlobalPointer: span score above which a span is an entity
     # RE decoding
     mention_threshold: float = 0.0  # span score above which a span is a mention
     type_threshold: float = 0.5  # probability above which a mention has a type (the best type always counts)

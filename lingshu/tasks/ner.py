@@ -94,9 +94,14 @@ class NerPipeline(Pipeline):
         >>> [(e.text, e.type) for e in doc.ents]
     """
 
+    @property
+    def threshold_keys(self) -> tuple[str, ...]:
+        return ("span_threshold",) if self.featurizer.spans else ()
+
     @torch.no_grad()
-    def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
+    def predict(self, docs: list[Document], progress: bool = False, thresholds: dict | None = None) -> list[Document]:
         """Predict entities for documents (their gold entities, if any, are ignored)."""
+        spec = self.decoding_spec(thresholds)
         if not docs:
             return []
         feats, encs, wins, _ = self.preprocess(docs)
@@ -104,7 +109,7 @@ class NerPipeline(Pipeline):
         for idx, batch in self._run(feats, progress):
             logits = batch["out"].logits.float().cpu().numpy()
             lengths = batch["unit_mask"].sum(1).cpu().numpy()
-            for i, spans in zip(idx, self.postprocess(logits, lengths)):
+            for i, spans in zip(idx, self.postprocess(logits, lengths, spec.span_threshold)):
                 window_spans[i] = spans
         return self.featurizer.to_documents(docs, encs, wins, window_spans, self.featurizer.spans)
 

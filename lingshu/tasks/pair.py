@@ -68,7 +68,8 @@ class PairPipeline(Pipeline):
         raise TypeError(f"a pair model takes (text1, text2) pairs or Documents with text_pair, got {x!r:.60}")
 
     @torch.no_grad()
-    def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
+    def predict(self, docs: list[Document], progress: bool = False, thresholds: dict | None = None) -> list[Document]:
+        self.decoding_spec(thresholds)  # a pair model has none: refuses any
         if not docs:
             return []
         feats, _ = self.preprocess(docs)

@@ -47,11 +47,13 @@ class ReModel(LingshuModel):
     def patterns(self) -> list[tuple[str, str, str]]:
         return [tuple(p) for p in self.spec.patterns]
 
-    def thresholds(self) -> tuple[float, int, float]:
-        spec = self.spec
+    def thresholds(self, spec: ModelSpec | None = None) -> tuple[float, int, float]:
+        """(mention threshold, most mentions, pattern threshold) of `spec` (default: the model's)."""
+        spec = spec or self.spec
         return spec.mention_threshold, spec.max_mentions, spec.pattern_threshold
 
-    def decode(self, out: dict) -> list:
+    def decode(self, out: dict, spec: ModelSpec | None = None) -> list:
+        """`spec`: the decoding settings (default: the model's own)."""
         raise NotImplementedError
 
 
@@ -121,10 +123,10 @@ class SpanTypePatternModel(ReModel):
         subj, obj, dist = pair_tensors(mentions, pairs, vectors)
         return self.entity_type_classifier(vectors), self.spo_pattern_classifier(subj, obj, dist)
 
-    def choose_mentions(self, span_logits: np.ndarray):
+    def choose_mentions(self, span_logits: np.ndarray, spec: ModelSpec | None = None):
         """Per window the best spans above the mention threshold (at most max_mentions) and all
         their ordered pairs, and both as -1-padded index arrays for `relation_stage`."""
-        thr, cap, _ = self.thresholds()
+        thr, cap, _ = self.thresholds(spec)
         found = [top_spans(span_logits[b], thr, cap) for b in range(span_logits.shape[0])]
         pair_lists = [all_pairs(len(f)) for f in found]
         ment = np.full((len(found), max(1, max(len(f) for f in found)), 2), -1, dtype=np.int64)
@@ -136,11 +138,12 @@ class SpanTypePatternModel(ReModel):
                 pairs[b, : len(pl)] = pl
         return found, pair_lists, ment, pairs
 
-    def decode(self, out: dict) -> list:
+    def decode(self, out: dict, spec: ModelSpec | None = None) -> list:
         """`out`: "found" and "pair_lists" (`choose_mentions`), "type_logits", "pattern_logits"."""
-        types, patterns = self.spec.labels, self.patterns
-        _, _, pthr = self.thresholds()
-        tthr = self.spec.type_threshold
+        spec = spec or self.spec
+        types, patterns = spec.labels, self.patterns
+        _, _, pthr = self.thresholds(spec)
+        tthr = spec.type_threshold
         type_probs, probs = sigmoid(out["type_logits"]), sigmoid(out["pattern_logits"])
         result = []
         for b, f in enumerate(out["found"]):
@@ -186,10 +189,11 @@ class GPLinkerModel(ReModel):
         return (self.entity_classifier(units, mask).float(), self.head_classifier(units, mask).float(),
                 self.tail_classifier(units, mask).float())
 
-    def decode(self, out: dict) -> list:
+    def decode(self, out: dict, spec: ModelSpec | None = None) -> list:
         """`out`: "entity", "head", "tail" logits (`link_stage`, as numpy)."""
-        types, patterns = self.spec.labels, self.patterns
-        thr, cap, pthr = self.thresholds()
+        spec = spec or self.spec
+        types, patterns = spec.labels, self.patterns
+        thr, cap, pthr = self.thresholds(spec)
         ent, hd, tl = out["entity"], out["head"], out["tail"]
         best, best_type = ent.max(1), ent.argmax(1)  # (B, L, L): a span's best type and its score
         result = []
@@ -225,9 +229,12 @@ class RePipeline(Pipeline):
     def patterns(self) -> list[tuple[str, str, str]]:
         return [tuple(p) for p in self.spec.patterns]
 
+    threshold_keys = ("mention_threshold", "type_threshold", "pattern_threshold", "max_mentions")
+
     @torch.no_grad()
-    def predict(self, docs: list[Document], progress: bool = False) -> list[Document]:
+    def predict(self, docs: list[Document], progress: bool = False, thresholds: dict | None = None) -> list[Document]:
         """Predict mentions and triples (gold annotations, if any, are ignored)."""
+        spec = self.decoding_spec(thresholds)
         if not docs:
             return []
         feats, encs, wins, _ = self.preprocess(docs)
@@ -238,7 +245,7 @@ class RePipeline(Pipeline):
         for idx, batch in self._run(feats, progress, stage):
             if two_stage:
                 units, span_logits = batch["out"]
-                found, pair_lists, ment, pairs = model.choose_mentions(span_logits.cpu().numpy())
+                found, pair_lists, ment, pairs = model.choose_mentions(span_logits.cpu().numpy(), spec)
                 dev = units.device
                 type_logits, pattern_logits = self.forward(type(model).relation_stage, units,
                                                            torch.from_numpy(ment).to(dev), torch.from_numpy(pairs).to(dev))
@@ -246,7 +253,7 @@ class RePipeline(Pipeline):
                        "pattern_logits": pattern_logits.float().cpu().numpy()}
             else:
                 out = dict(zip(("entity", "head", "tail"), (x.cpu().numpy() for x in batch["out"])))
-            for i, r in zip(idx, model.decode(out)):
+            for i, r in zip(idx, model.decode(out, spec)):
                 results[i] = r
         return self.featurizer.to_re_documents(docs, encs, wins, results)
 
