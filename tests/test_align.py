@@ -47,9 +47,7 @@ def test_tricky_text_offsets_exact(tokname, request):
     doc = tricky_doc()
     stats, lost, extra, out = roundtrip([doc], tok, "globalpointer")
     assert not stats.unrepresentable
-    assert lost == 0 and extra == 0
-    for e in out[0].entities:
-        assert TRICKY[e.start:e.end] == e.text
+    assert lost == 0 and extra == 0  # every gold (start, end, type) comes back, nothing else
 
 
 def test_units_skip_spaces_and_keep_unk(bert_tok):

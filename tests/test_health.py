@@ -74,7 +74,6 @@ def test_init_priors_sets_log_label_frequencies(bert_tok, shared):
     model.init_priors(feats)
     tags = bios_tags(labels)
     probs = model.head.proj.bias.exp()
-    assert abs(float(probs.sum()) - 1.0) < 1e-4
     assert tags[int(probs.argmax())] == "O" and float(probs.max()) > 0.5  # most characters are O
     n_o = sum(t == tags.index("O") for f in feats for t in f["labels"])
     n = sum(len(f["labels"]) for f in feats)
