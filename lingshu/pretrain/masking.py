@@ -454,6 +454,9 @@ class EntityAwareWWMCollator:
 
         labels = np.where(chosen, ids, -100)
         u = rng.random((B, L))
+        # ours, not DataCollatorForLanguageModeling's 80/10/10: that one draws its own positions (we
+        # choose weighted whole words and entities) and takes random tokens from the whole vocabulary,
+        # [CLS]/[SEP]/[PAD]/[MASK] included
         to_mask = chosen & (u < self.mask_replace_prob)
         to_random = chosen & (u >= self.mask_replace_prob) & \
             (u < self.mask_replace_prob + self.random_replace_prob)

@@ -150,6 +150,8 @@ class Featurizer:
         """Padding-free batch: all windows in one row with per-window position ids and lengths.
 
         `unit_index` then points into the packed row; labels are laid out as in `collate`.
+        Ours, not transformers' DataCollatorWithFlattening: that one flattens input_ids and
+        token labels only, and has no per-unit gather index or span labels to shift into the row.
         """
         n = len(batch)
         u = max(1, max(len(f["unit_index"]) for f in batch))
