@@ -137,3 +137,31 @@ def test_pair_metrics_by_hand():
         assert (m["precision"], m["recall"], m["f1"]) == pytest.approx((p, rc, f)), t
         assert (m["support"], m["predicted"]) == (sup, npred), t
     assert r["macro_f1"] == pytest.approx((0.5 + 2 / 3 + 2 / 3) / 3)
+
+
+@pytest.mark.slow
+def test_pair_pooler_option_reads_the_pooler_and_survives_a_reload(qqr, tmp_path):
+    import torch
+
+    import lingshu
+    from lingshu.config import compose
+    from lingshu.training.train import run
+
+    train, dev, _ = qqr
+    out = tmp_path / "pool"
+    cfg = compose(["task=pair", "task.pooler=true", "model=tiny-bert", f"data.train={train}", "trainer.max_steps=3",
+                   "trainer.batch_size=8", "trainer.progress=false", "model.config.num_hidden_layers=1"])
+    run(cfg, out)
+    nlp = lingshu.load(str(out), device="cpu")
+    assert nlp.spec.pooler and nlp.model.backbone.pooler is not None
+    assert any(k.startswith("backbone.pooler.") for k in nlp.model.state_dict())
+    before = nlp("头疼怎么办", "头痛").label_scores
+    with torch.no_grad():
+        nlp.model.backbone.pooler.dense.weight.zero_()
+        nlp.model.backbone.pooler.dense.bias.zero_()
+    after = nlp("头疼怎么办", "头痛").label_scores
+    assert before != after  # the classifier reads the pooler, not [CLS]
+    bad = compose(["task=pair", "task.pooler=true", "model=tiny-modernbert", f"data.train={train}",
+                   "trainer.max_steps=1", "model.config.num_hidden_layers=1"])
+    with pytest.raises(ValueError, match="has no pooler"):
+        run(bad, tmp_path / "bad")

@@ -104,8 +104,9 @@ def _is_lingshu_dir(path: str) -> bool:
     return p.exists() and "lingshu" in json.loads(p.read_text(encoding="utf-8"))
 
 
-def load_pretrained_backbone(name_or_path: str, attn: str | None = None):
-    """Load an encoder (no task head) and its loading report.
+def load_pretrained_backbone(name_or_path: str, attn: str | None = None, keep_pooler: bool = False):
+    """Load an encoder (no task head) and its loading report. `keep_pooler`: keep the encoder's
+    pooler (a pair head reads it); `new_pooler` in the report lists its weights the checkpoint lacks.
 
     Returns (model, report) where report has `missing` (encoder weights the checkpoint lacks:
     they are randomly initialised, which is wrong for a pretrained model), `unused_expected`
@@ -131,14 +132,17 @@ def load_pretrained_backbone(name_or_path: str, attn: str | None = None):
         raise
     finally:
         hf_logging.set_verbosity(verbosity)
-    if getattr(model, "pooler", None) is not None:
+    new_pooler = sorted(k for k in info.get("missing_keys", []) if k.startswith("pooler."))
+    if getattr(model, "pooler", None) is not None and not keep_pooler:
         model.pooler = None  # token tasks drop it, so a checkpoint without one lacks nothing
+        new_pooler = []
     unexpected = sorted(info.get("unexpected_keys", []))
     exp = [k for k in unexpected if k.startswith(EXPECTED_UNUSED) or ".pooler." in k]
     other = [k for k in unexpected if k not in exp]
     missing = sorted(k for k in info.get("missing_keys", []) if not k.startswith("pooler."))
     mismatched = [str(m) for m in info.get("mismatched_keys", [])]
-    return model, {"missing": missing, "unused_expected": exp, "unused_other": other + mismatched}
+    return model, {"missing": missing, "unused_expected": exp, "unused_other": other + mismatched,
+                   "new_pooler": new_pooler}
 
 
 def format_key_report(report: dict[str, list[str]], new_head_keys: list[str], source: str) -> str:

@@ -54,11 +54,13 @@ class LingshuModel(PreTrainedModel):
     def __init__(self, config: PretrainedConfig, backbone: nn.Module | None = None):
         super().__init__(config)
         self.backbone = backbone if backbone is not None else AutoModel.from_config(config)
-        if getattr(self.backbone, "pooler", None) is not None:
+        if getattr(self.backbone, "pooler", None) is not None and not self.reads_pooler:
             self.backbone.pooler = None  # no head reads it; saves a matmul per step
         self.dropout_p = self.spec.dropout
         self.build_heads(config.hidden_size)
         self.post_init()
+
+    reads_pooler = False  # a head that reads the encoder's pooler output keeps the pooler
 
     def build_heads(self, hidden: int) -> None:
         """Create the task's head modules (subclasses)."""

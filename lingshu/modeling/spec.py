@@ -26,6 +26,7 @@ class ModelSpec:
     head_size: int = 64  # GlobalPointer q/k size
     drop_lone_prefix: bool = False  # SentencePiece's lone `▁` left out of char-by-char input (new models: True)
     token_type_ids: bool = True  # pairs: feed segment ids (False for encoders without segment embeddings)
+    pooler: bool = False  # pairs: classify the encoder's pooler output (BertForSequenceClassification) instead of [CLS]
     train_precision: str | None = None  # "bf16" / "fp32"; None: written before lingshu stored it
     span_threshold: float = 0.0  # NER GlobalPointer: span score above which a span is an entity
     # RE decoding

@@ -43,6 +43,7 @@ class Task:
     noun: str = "entity"  # what `predict` counts and the no-prediction warning names
     curve: dict = {}  # plot_curves options (metric, name, ylabel) for the dev curve
     config_keys: tuple[str, ...] = ("dropout",)  # task-config keys copied into config.json
+    keeps_pooler: bool = False  # load a checkpoint's pooler with its encoder (when the config asks for it)
 
     # --- configuration and data ---------------------------------------------------------
     def check_spec(self, spec: ModelSpec) -> None:

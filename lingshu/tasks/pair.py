@@ -21,7 +21,17 @@ log = __import__("logging").getLogger("lingshu")
 
 
 class PairModel(LingshuModel):
+    """`classifier` over [CLS] (default) or, with `pooler`, over the encoder's pooler output
+    (dense + tanh over [CLS], as BertForSequenceClassification reads it)."""
+
+    @property
+    def reads_pooler(self) -> bool:
+        return self.spec.pooler
+
     def build_heads(self, hidden: int) -> None:
+        if self.spec.pooler and getattr(self.backbone, "pooler", None) is None:
+            raise ValueError(f"task.pooler=true, but this encoder ({self.config.model_type}) has no pooler; "
+                             "leave task.pooler=false to classify [CLS]")
         self.classifier_dropout = nn.Dropout(self.dropout_p)
         self.classifier = nn.Linear(hidden, len(self.spec.labels))
 
@@ -37,7 +47,8 @@ class PairModel(LingshuModel):
         kw = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kw["token_type_ids"] = token_type_ids
-        first = self.backbone(**kw).last_hidden_state[:, 0]
+        out = self.backbone(**kw)
+        first = out.pooler_output if self.spec.pooler else out.last_hidden_state[:, 0]
         logits = self.classifier(self.classifier_dropout(first)).float()
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return LingshuOutput(loss=loss, logits=logits)
@@ -91,6 +102,8 @@ class PairTask(Task):
     output_layouts = ("pair",)
     noun = "label"
     curve = {"metric": "eval_accuracy", "name": "dev_accuracy.png", "ylabel": "dev accuracy"}
+    config_keys = ("dropout", "pooler")
+    keeps_pooler = True  # read by training: load a checkpoint's pooler along with its encoder
 
     def train_documents(self, cfg, docs: list) -> list:
         n = sum(d.label is None for d in docs)

@@ -205,13 +205,14 @@ def build_model(cfg: DictConfig, labels, train_texts: list[str], out_dir: Path):
     task.check_spec(spec)
     if mc.name_or_path:
         tok = load_tokenizer(mc.tokenizer or mc.name_or_path)
-        backbone, report = load_pretrained_backbone(mc.name_or_path, attn)
+        backbone, report = load_pretrained_backbone(mc.name_or_path, attn, keep_pooler=task.keeps_pooler and spec.pooler)
         config = backbone.config
         config.lingshu = spec.to_dict()
         if getattr(config, "use_cache", None):
             config.use_cache = False
         model = LingshuModel(config, backbone=backbone)
         head_keys = [k for k in model.state_dict() if not k.startswith("backbone.")]
+        head_keys += [f"backbone.{k}" for k in report.get("new_pooler", [])]  # a checkpoint without pooler weights
         log.info(format_key_report(report, head_keys, mc.name_or_path))
     else:
         if mc.tokenizer:
