@@ -13,7 +13,8 @@ __version__ = "0.1.0"
 __all__ = ["load", "Document", "Entity", "Relation", "LabelSet", "__version__"]
 
 
-def load(path: str, device: str | None = None, batch_size: int = 64, precision: str | None = None):
+def load(path: str, device: str | None = None, batch_size: int = 64, precision: str | None = None,
+         backend: str = "torch"):
     """Load a trained lingshu model directory as a callable.
 
     NER: `nlp(text) -> Document` (entities); RE: `nlp(text) -> Document` (relations, plus the
@@ -25,7 +26,8 @@ def load(path: str, device: str | None = None, batch_size: int = 64, precision: 
         batch_size: windows per forward pass when given many texts.
         precision: "fp32" or "bf16" (autocast); default: fp32 on CPU, and on CUDA what the model
             was trained with.
+        backend: what runs the model's tensor stages (lingshu.inference.backends); "torch".
     """
     from lingshu.inference.pipeline import load_pipeline
 
-    return load_pipeline(path, device=device, batch_size=batch_size, precision=precision)
+    return load_pipeline(path, device=device, batch_size=batch_size, precision=precision, backend=backend)

@@ -95,3 +95,22 @@ def test_decoding_thresholds_per_call_leave_the_model_as_it_was():
     assert not any(d.entities or d.relations for d in none)
     with pytest.raises(ValueError, match="takes: none"):
         lingshu.load(str(LEGACY / "ner-crf-bert"), device="cpu")(TEXTS[:1], thresholds={"span_threshold": 0.0})
+
+
+def test_backend_seam_numpy_in_numpy_out():
+    import numpy as np
+
+    import lingshu
+
+    with pytest.raises(ValueError, match="unknown backend 'onnx-nope'"):
+        lingshu.load(str(LEGACY / "ner-crf-bert"), device="cpu", backend="onnx-nope")
+    nlp = lingshu.load(str(LEGACY / "re-bert"), device="cpu")
+    feats = nlp.preprocess([lingshu.Document(t) for t in TEXTS[:5]])[0]
+    idx, inputs = next(nlp.batches(feats))
+    assert all(isinstance(v, np.ndarray) for v in inputs.values())
+    first = nlp.backend.run("mentions", inputs)
+    assert set(first) == {"units", "span_logits"} and first["span_logits"].dtype == np.float32
+    b, n = inputs["unit_index"].shape
+    assert first["span_logits"].shape == (b, n, n) and first["units"].shape[:2] == (b, n)
+    with pytest.raises(ValueError, match="no stage 'logits'"):
+        nlp.backend.run("logits", inputs)

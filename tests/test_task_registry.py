@@ -76,8 +76,9 @@ class ToyPipeline(Pipeline):
     def predict(self, docs, progress=False):
         feats, _ = self.featurizer.features(docs, with_labels=False)
         out = [None] * len(docs)
-        for idx, batch in self._run(feats, progress):
-            for i, p in zip(idx, torch.softmax(batch["out"].logits, -1).cpu()):
+        for idx, inputs in self.batches(feats, progress):
+            logits = torch.from_numpy(self.backend.run("logits", inputs)["logits"])
+            for i, p in zip(idx, torch.softmax(logits, -1)):
                 d = docs[i]
                 out[i] = Document(d.text, id=d.id, meta=d.meta, source=d.source, label=LABELS[int(p.argmax())],
                                   label_scores=dict(zip(LABELS, p.tolist())))

@@ -1,9 +1,9 @@
 """Pipelines: a trained model directory -> a callable.
 
-`Pipeline` is what every task's pipeline shares: the device, the precision, the task's
-featurizer and the length-sorted batched forward (`_run`). Each task's subclass (in
-lingshu/tasks/) turns documents into features, runs the model and turns its outputs back into
-`Document`s:
+`Pipeline` is what every task's pipeline shares: the task's featurizer, length-sorted batches
+(`batches`) and the backend that runs the model's stages on them (lingshu.inference.backends:
+numpy in, numpy out; torch today). Each task's subclass (in lingshu/tasks/) is
+preprocess (featurize) -> backend stages -> postprocess (lingshu.decoding, then `Document`s):
 
 - `lingshu.tasks.ner.NerPipeline`:   `nlp(text) -> Document` with entities;
 - `lingshu.tasks.re.RePipeline`:     `nlp(text) -> Document` with relations (and the mentions found);
@@ -18,8 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import numpy as np
 import torch
 
+from lingshu.inference.backends import make_backend
 from lingshu.modeling.spec import ModelSpec
 from lingshu.schema import Document
 
@@ -53,7 +55,7 @@ class Pipeline:
     """The shared part of every task's pipeline (module docstring)."""
 
     def __init__(self, model, tokenizer, device: str | None = None, batch_size: int = 64,
-                 precision: str | None = None):
+                 precision: str | None = None, backend: str = "torch"):
         from lingshu.tasks import task_of
 
         self.model = model
@@ -61,7 +63,7 @@ class Pipeline:
         self.task = task_of(model.spec)
         self.device = pick_device(device)
         self.precision = pick_precision(precision, self.device, model.spec)
-        self.model.to(self.device).eval()
+        self.backend = make_backend(backend, model, self.device, self.precision)
         self.batch_size = batch_size
         self.featurizer = self.task.featurizer(model.spec, tokenizer,
                                                padding_free=model.config._attn_implementation == "flash_attention_2")
@@ -69,9 +71,9 @@ class Pipeline:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | None = None, batch_size: int = 64,
-                        precision: str | None = None):
+                        precision: str | None = None, backend: str = "torch"):
         """The pipeline for the directory's task, whichever class it is called on."""
-        return load_pipeline(path, device, batch_size, precision)
+        return load_pipeline(path, device, batch_size, precision, backend)
 
     @property
     def spec(self) -> ModelSpec:
@@ -164,48 +166,29 @@ class Pipeline:
             bar.update(len(chunk))
         yield from out
 
-    def forward(self, fn, *args, **kwargs):
-        """`fn(model, ...)` in eval mode, without gradients, in `self.precision` (a later stage of a
-        model whose inference has more than one)."""
-        with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            return fn(self.model, *args, **kwargs)
-
-    def _run(self, feats, progress: bool = False, method=None):
-        """Yield (indices, batch with the model's output under "out") over length-sorted batches
-        (little padding), in eval mode, in `self.precision` (bf16: autocast)."""
+    def batches(self, feats: list[dict], progress: bool = False) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
+        """Yield (feature indices, the backend's inputs as numpy arrays) over length-sorted
+        batches of `batch_size` (little padding)."""
         order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
-        batches: Iterable = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        groups: Iterable = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         if progress:
             from tqdm.auto import tqdm
 
-            batches = tqdm(batches, desc="predict", unit="batch")
-        was_training = self.model.training
-        self.model.eval()
-        use_bf16 = self.precision == "bf16"
-        # the class's forward, not the instance's: during training accelerate replaces
-        # `model.forward` with an autocast wrapper, and dev scores must be computed the way
-        # `lingshu evaluate` computes them later
-        fn = method or type(self.model).forward
-        try:
-            for idx in batches:
-                batch = self.featurizer.collate([feats[i] for i in idx])
-                batch = {k: v.to(self.device) for k, v in batch.items()}
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    batch["out"] = fn(self.model, **batch)
-                yield idx, batch
-        finally:
-            if was_training:
-                self.model.train()
+            groups = tqdm(groups, desc="predict", unit="batch")
+        for idx in groups:
+            yield idx, {k: v.numpy() for k, v in self.featurizer.collate([feats[i] for i in idx]).items()}
 
 
-def pipeline_for(model, tokenizer, device: str | None = None, batch_size: int = 64, precision: str | None = None):
+def pipeline_for(model, tokenizer, device: str | None = None, batch_size: int = 64, precision: str | None = None,
+                 backend: str = "torch"):
     """The pipeline class the model's task needs, around an in-memory model."""
     from lingshu.tasks import task_of
 
-    return task_of(model.spec).pipeline_class(model, tokenizer, device, batch_size, precision)
+    return task_of(model.spec).pipeline_class(model, tokenizer, device, batch_size, precision, backend)
 
 
-def load_pipeline(path: str | Path, device: str | None = None, batch_size: int = 64, precision: str | None = None):
+def load_pipeline(path: str | Path, device: str | None = None, batch_size: int = 64, precision: str | None = None,
+                  backend: str = "torch"):
     """A trained lingshu model directory -> its task's pipeline."""
     from transformers.utils import logging as hf_logging
 
@@ -213,4 +196,4 @@ def load_pipeline(path: str | Path, device: str | None = None, batch_size: int =
     from lingshu.modeling.model import load_model
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars on every load are noise here
-    return pipeline_for(load_model(str(path)), load_tokenizer(str(path)), device, batch_size, precision)
+    return pipeline_for(load_model(str(path)), load_tokenizer(str(path)), device, batch_size, precision, backend)

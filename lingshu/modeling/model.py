@@ -61,6 +61,13 @@ class LingshuModel(PreTrainedModel):
         self.post_init()
 
     reads_pooler = False  # a head that reads the encoder's pooler output keeps the pooler
+    # inference stages a backend runs (lingshu.inference.backends): {stage: (method, output names)}
+    stages: dict[str, tuple[str, tuple[str, ...]]] = {"logits": ("logits", ("logits",))}
+
+    def logits(self, **inputs):
+        """Inference: the forward's logits alone (a tensor function of the batch). The class's
+        forward: during training accelerate wraps the instance's in bf16 autocast."""
+        return type(self).forward(self, **inputs).logits
 
     def build_heads(self, hidden: int) -> None:
         """Create the task's head modules (subclasses)."""

@@ -106,9 +106,9 @@ class NerPipeline(Pipeline):
             return []
         feats, encs, wins, _ = self.preprocess(docs)
         window_spans: list = [None] * len(feats)
-        for idx, batch in self._run(feats, progress):
-            logits = batch["out"].logits.float().cpu().numpy()
-            lengths = batch["unit_mask"].sum(1).cpu().numpy()
+        for idx, inputs in self.batches(feats, progress):
+            logits = self.backend.run("logits", inputs)["logits"]
+            lengths = inputs["unit_mask"].sum(1)
             for i, spans in zip(idx, self.postprocess(logits, lengths, spec.span_threshold)):
                 window_spans[i] = spans
         return self.featurizer.to_documents(docs, encs, wins, window_spans, self.featurizer.spans)

@@ -8,6 +8,7 @@ Task config: pair.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -86,9 +87,10 @@ class PairPipeline(Pipeline):
         feats, _ = self.preprocess(docs)
         labels = self.labels
         out: list = [None] * len(docs)
-        for idx, batch in self._run(feats, progress):
-            probs = torch.softmax(batch["out"].logits.float(), -1).cpu()
-            for i, p in zip(idx, probs):
+        for idx, inputs in self.batches(feats, progress):
+            logits = self.backend.run("logits", inputs)["logits"]
+            e = np.exp(logits - logits.max(-1, keepdims=True))
+            for i, p in zip(idx, e / e.sum(-1, keepdims=True)):
                 d = docs[i]
                 scores = {t: round(float(x), 4) for t, x in zip(labels, p)}
                 out[i] = Document(d.text, id=d.id, meta=d.meta, source=d.source, text_pair=d.text_pair,

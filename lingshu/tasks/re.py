@@ -62,6 +62,9 @@ class SpanTypePatternModel(ReModel):
     `mention_stage` (encoder + span head), `choose_mentions`, `relation_stage` (type and
     pattern heads over the chosen mentions and their pairs), then `decode`."""
 
+    stages = {"mentions": ("mention_stage", ("units", "span_logits")),
+              "relations": ("relation_stage", ("type_logits", "pattern_logits"))}
+
     def build_heads(self, hidden: int) -> None:
         spec, p = self.spec, self.dropout_p
         self.span_classifier = GlobalPointer(hidden, 1, spec.head_size, p)
@@ -159,6 +162,8 @@ class SpanTypePatternModel(ReModel):
 
 
 class GPLinkerModel(ReModel):
+    stages = {"links": ("link_stage", ("entity", "head", "tail"))}
+
     def build_heads(self, hidden: int) -> None:
         spec, p = self.spec, self.dropout_p
         hs, n_pat = spec.head_size, len(spec.patterns)
@@ -240,19 +245,14 @@ class RePipeline(Pipeline):
         feats, encs, wins, _ = self.preprocess(docs)
         results: list = [None] * len(feats)
         model = self.model
-        two_stage = hasattr(model, "relation_stage")
-        stage = type(model).mention_stage if two_stage else type(model).link_stage
-        for idx, batch in self._run(feats, progress, stage):
-            if two_stage:
-                units, span_logits = batch["out"]
-                found, pair_lists, ment, pairs = model.choose_mentions(span_logits.cpu().numpy(), spec)
-                dev = units.device
-                type_logits, pattern_logits = self.forward(type(model).relation_stage, units,
-                                                           torch.from_numpy(ment).to(dev), torch.from_numpy(pairs).to(dev))
-                out = {"found": found, "pair_lists": pair_lists, "type_logits": type_logits.float().cpu().numpy(),
-                       "pattern_logits": pattern_logits.float().cpu().numpy()}
+        for idx, inputs in self.batches(feats, progress):
+            if "mentions" in model.stages:  # two stages, the mention choice between them
+                first = self.backend.run("mentions", inputs)
+                found, pair_lists, ment, pairs = model.choose_mentions(first["span_logits"], spec)
+                out = {"found": found, "pair_lists": pair_lists,
+                       **self.backend.run("relations", {"units": first["units"], "mentions": ment, "pairs": pairs})}
             else:
-                out = dict(zip(("entity", "head", "tail"), (x.cpu().numpy() for x in batch["out"])))
+                out = self.backend.run("links", inputs)
             for i, r in zip(idx, model.decode(out, spec)):
                 results[i] = r
         return self.featurizer.to_re_documents(docs, encs, wins, results)
