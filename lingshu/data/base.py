@@ -20,7 +20,8 @@ from lingshu.schema import Document
 
 __all__ = ["LAYOUT", "AnyLabel", "Checker", "DataError", "Document", "Format", "Problem", "RawEntity",
            "ValidationReport", "WriteSummary", "check_one_line", "dumps", "entity_list", "extra_fields",
-           "first_char", "first_list_record", "json_lines", "json_list", "record_head", "record_tail", "where"]
+           "first_char", "first_list_record", "json_lines", "json_list", "read_records", "record_head", "record_tail",
+           "where"]
 
 
 @dataclass(frozen=True)
@@ -127,3 +128,10 @@ def entity_list(obj: dict, ck: Checker, keys: tuple[str, str, str, str], inclusi
                 ck.error(f, "missing_field", "missing " + ", ".join(f'"{m}"' for m in missing))
     return raws
 
+
+def read_records(objs: Iterator[Any], record: Callable[[Any, Checker], Document | None], ck: Checker) -> Iterator[Document]:
+    """The documents `record(obj, ck)` makes of the walker's objects (None: the record was skipped)."""
+    for obj in objs:
+        doc = record(obj, ck)
+        if doc is not None:
+            yield doc

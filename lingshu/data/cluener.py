@@ -9,13 +9,22 @@ import json
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from lingshu.data.base import (Checker, Document, Format, RawEntity, WriteSummary, dumps,
-                               extra_fields, json_lines, record_head, record_tail)
-
+from lingshu.data.base import (
+    Checker,
+    Document,
+    Format,
+    RawEntity,
+    WriteSummary,
+    dumps,
+    extra_fields,
+    json_lines,
+    read_records,
+    record_head,
+    record_tail,
+)
 
 # CLUENER spans are [start, end] pairs; type and entity text are the enclosing dict keys.
 _CLUENER_KEYS = ("[0]", "[1]", "", "")
-
 
 
 def _cluener_record(obj: Any, ck: Checker) -> Document | None:
@@ -48,14 +57,9 @@ def _cluener_record(obj: Any, ck: Checker) -> Document | None:
     return ck.finish(text, raws, obj.get("id"), extra_fields(obj, ("text", "label", "id")))
 
 
-
 def read_cluener(path: Path, ck: Checker) -> Iterator[Document]:
     """CLUENER JSON lines (see module docstring)."""
-    for obj in json_lines(path, ck):
-        doc = _cluener_record(obj, ck)
-        if doc is not None:
-            yield doc
-
+    return read_records(json_lines(path, ck), _cluener_record, ck)
 
 
 def _cluener_label(doc: Document) -> dict:
@@ -63,7 +67,6 @@ def _cluener_label(doc: Document) -> dict:
     for e in doc.ents:
         label.setdefault(e.type, {}).setdefault(doc.text[e.start : e.end], []).append([e.start, e.end - 1])
     return label
-
 
 
 def write_cluener(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:

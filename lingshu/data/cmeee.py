@@ -7,12 +7,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from lingshu.data.base import (Checker, Document, Format, WriteSummary, dumps,
-                               entity_list, extra_fields, json_list, record_head, record_tail)
-
+from lingshu.data.base import (
+    Checker,
+    Document,
+    Format,
+    WriteSummary,
+    dumps,
+    entity_list,
+    extra_fields,
+    json_list,
+    read_records,
+    record_head,
+    record_tail,
+)
 
 _CMEEE_KEYS = ("start_idx", "end_idx", "type", "entity")
-
 
 
 def _cmeee_record(obj: Any, ck: Checker) -> Document | None:
@@ -24,15 +33,10 @@ def _cmeee_record(obj: Any, ck: Checker) -> Document | None:
     return ck.finish(text, raws, obj.get("id"), extra_fields(obj, ("text", "entities", "id")))
 
 
-
 def read_cmeee(path: Path, ck: Checker) -> Iterator[Document]:
     """CMeEE: one JSON list of records; each record's line is where its ``{`` starts
     (see `lingshu.data.jsonio.json_list`)."""
-    for obj in json_list(path, ck):
-        doc = _cmeee_record(obj, ck)
-        if doc is not None:
-            yield doc
-
+    return read_records(json_list(path, ck), _cmeee_record, ck)
 
 
 def write_cmeee(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:

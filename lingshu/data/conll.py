@@ -9,9 +9,8 @@ import re
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-from lingshu.data.base import (Checker, Document, Format, RawEntity, WriteSummary, check_one_line)
+from lingshu.data.base import Checker, Document, Format, RawEntity, WriteSummary, check_one_line
 from lingshu.text.tags import decode_tags, parse_tag, spans_to_bios
-
 
 CONLL_EXTENSIONS = {".conll", ".bio", ".bios", ".bioes", ".iob", ".iobes", ".bmes", ".bilou"}
 
@@ -19,7 +18,6 @@ CONLL_EXTENSIONS = {".conll", ".bio", ".bios", ".bioes", ".iob", ".iobes", ".bme
 # char, optional middle columns, tag. The char may itself be a whitespace character (a space or
 # U+3000 in the text), written as "<char><sep><tag>", hence the `\s` alternative.
 _CONLL_LINE = re.compile(r"(\S+|\s)[ \t]+(?:\S+[ \t]+)*?(\S+)[ \t]*")
-
 
 
 def read_conll(path: Path, ck: Checker) -> Iterator[Document]:
@@ -78,7 +76,6 @@ def read_conll(path: Path, ck: Checker) -> Iterator[Document]:
             yield doc
 
 
-
 def write_conll(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:
     """``char tag`` lines in BIOS, a blank line after each document."""
     for doc in docs:
@@ -89,7 +86,6 @@ def write_conll(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:
         s.documents += 1
         s.entities += len(set(e.key for e in doc.entities)) - len(dropped)
         s.entities_dropped += len(dropped)
-
 
 
 def looks_like(lines: list[str]) -> bool:

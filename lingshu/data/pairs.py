@@ -28,7 +28,19 @@ import json
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from lingshu.data.base import LAYOUT, Checker, DataError, Document, Format, WriteSummary, first_char, json_lines, json_list, record_tail, where
+from lingshu.data.base import (
+    LAYOUT,
+    Checker,
+    DataError,
+    Document,
+    Format,
+    WriteSummary,
+    first_char,
+    json_lines,
+    json_list,
+    record_tail,
+    where,
+)
 
 KUAKE = "kuake"
 JSONL = "jsonl"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-from lingshu.data.base import (Checker, Document, Format, WriteSummary, check_one_line)
+from lingshu.data.base import Checker, Document, Format, WriteSummary, check_one_line
 
 
 def read_text(path: Path, ck: Checker) -> Iterator[Document]:
@@ -18,7 +18,6 @@ def read_text(path: Path, ck: Checker) -> Iterator[Document]:
                 continue
             ck.begin(lineno)
             yield ck.finish(line, [])
-
 
 
 def write_text(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:

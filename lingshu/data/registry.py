@@ -55,8 +55,16 @@ from pathlib import Path
 from typing import Collection, Iterable, Iterator
 
 from lingshu.data import cluener, cmeee, cmeie, conll, pairs, plain, spans
-from lingshu.data.base import (Checker, DataError, Document, Format, Problem, ValidationReport, WriteSummary,
-                               first_list_record)
+from lingshu.data.base import (
+    Checker,
+    DataError,
+    Document,
+    Format,
+    Problem,
+    ValidationReport,
+    WriteSummary,
+    first_list_record,
+)
 from lingshu.io import atomic_open
 
 log = logging.getLogger(__name__)
@@ -180,7 +188,6 @@ class ReadResult:
         return len(self.documents)
 
 
-
 def read_documents(
     path: str | Path,
     format: str | None = None,
@@ -213,7 +220,6 @@ def read_documents(
     return ReadResult(docs, report)
 
 
-
 def write_documents(docs: Iterable[Document], path: str | Path, format: str = "spans") -> WriteSummary:
     """Write documents in a format's own layout, atomically.
 
@@ -242,7 +248,6 @@ def write_documents(docs: Iterable[Document], path: str | Path, format: str = "s
             path, summary.entities_dropped, format,
         )
     return summary
-
 
 
 __all__ = ["FORMATS", "Format", "Problem", "ReadResult", "WriteSummary", "detect_format", "iter_documents",

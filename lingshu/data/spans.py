@@ -7,12 +7,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from lingshu.data.base import (Checker, Document, Format, WriteSummary, dumps,
-                               entity_list, extra_fields, json_lines, record_head, record_tail)
-
+from lingshu.data.base import (
+    Checker,
+    Document,
+    Format,
+    WriteSummary,
+    dumps,
+    entity_list,
+    extra_fields,
+    json_lines,
+    read_records,
+    record_head,
+    record_tail,
+)
 
 _SPANS_KEYS = ("start", "end", "type", "text")
-
 
 
 def _spans_record(obj: Any, ck: Checker) -> Document | None:
@@ -24,14 +33,9 @@ def _spans_record(obj: Any, ck: Checker) -> Document | None:
     return ck.finish(text, raws, obj.get("id"), extra_fields(obj, ("text", "entities", "id")))
 
 
-
 def read_spans(path: Path, ck: Checker) -> Iterator[Document]:
     """lingshu spans JSON lines (see module docstring)."""
-    for obj in json_lines(path, ck):
-        doc = _spans_record(obj, ck)
-        if doc is not None:
-            yield doc
-
+    return read_records(json_lines(path, ck), _spans_record, ck)
 
 
 def write_spans(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:
