@@ -40,6 +40,12 @@ class Entity:
             d["score"] = round(float(self.score), 4)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Entity:
+        """The inverse of `to_dict`; KeyError/TypeError/ValueError on a malformed dict."""
+        return cls(int(d["start"]), int(d["end"]), str(d["type"]), str(d.get("text", "")),
+                   None if d.get("score") is None else float(d["score"]))
+
 
 UNLOCATED = -1
 """`Entity.start`/`end` of a relation argument whose string does not occur in the text."""
@@ -111,6 +117,12 @@ class Relation:
             d["score"] = round(float(self.score), 4)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Relation:
+        """The inverse of `to_dict`."""
+        return cls(Entity.from_dict(d["subject"]), str(d["predicate"]), Entity.from_dict(d["object"]),
+                   d.get("combined"), None if d.get("score") is None else float(d["score"]))
+
 
 @dataclass
 class Document:
@@ -157,6 +169,25 @@ class Document:
         if self.label_scores is not None:
             d["label_scores"] = {k: round(float(v), 4) for k, v in self.label_scores.items()}
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Document:
+        """The inverse of `to_dict` (lingshu's wire format: the spans layout, the server's JSON).
+        Raises ValueError naming the field when the dict is not one."""
+        if not isinstance(d, dict) or not isinstance(d.get("text"), str):
+            raise ValueError('a document needs a "text" string')
+        try:
+            ents = [Entity.from_dict(e) for e in d.get("entities") or []]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"entities: each needs start, end and type ({e})") from None
+        try:
+            rels = [Relation.from_dict(r) for r in d.get("relations") or []]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"relations: each needs subject, predicate and object ({e})") from None
+        scores = d.get("label_scores")
+        return cls(d["text"], ents, id=d.get("id"), relations=rels, text_pair=d.get("text_pair"),
+                   label=None if d.get("label") is None else str(d["label"]),
+                   label_scores=None if scores is None else {str(k): float(v) for k, v in scores.items()})
 
     def __repr__(self) -> str:  # short, readable in a REPL
         def short(t: str) -> str:

@@ -61,3 +61,23 @@ def test_model_spec_defaults_round_trip_and_keep_unknown_keys():
     plug = ModelSpec.from_dict({**old, "task": "mine", "my_option": [1, 2]})
     assert plug.extra == {"my_option": [1, 2]} and plug.to_dict()["my_option"] == [1, 2]
     assert plug.replace(stride=4, other=1).to_dict() == {**plug.to_dict(), "stride": 4, "other": 1}
+
+
+def test_document_wire_format_round_trips_every_task():
+    import json
+
+    from lingshu.schema import Document, Entity, Relation
+
+    s, o = Entity(0, 3, "疾病", "糖尿病", 0.91), Entity(6, 8, "症状", "多饮")
+    docs = [Document("糖尿病患者多饮", [s, o], id="a1"),
+            Document("糖尿病患者多饮", [s, o], relations=[Relation(s, "临床表现", o, combined=False, score=0.8)]),
+            Document("头疼怎么办", text_pair="头痛", label="2", label_scores={"0": 0.1, "1": 0.2, "2": 0.7})]
+    for d in docs:
+        wire = json.loads(json.dumps(d.to_dict(), ensure_ascii=False))
+        back = Document.from_dict(wire)
+        assert back.to_dict() == d.to_dict()
+        assert [e.key for e in back.entities] == [e.key for e in d.ents] and back.relations == d.relations
+    with pytest.raises(ValueError, match='"text"'):
+        Document.from_dict({"entities": []})
+    with pytest.raises(ValueError, match="entities"):
+        Document.from_dict({"text": "x", "entities": [{"start": 0}]})

@@ -64,12 +64,13 @@ class PairPipeline(Pipeline):
         >>> d.label, d.label_scores
     """
 
-    def __call__(self, text, text_pair=None):
+    def __call__(self, text, text_pair=None, thresholds: dict | None = None):
+        """nlp(text1, text2) -> a `Document`; nlp([(text1, text2), ...]) -> a list."""
         if isinstance(text, str):
             if text_pair is None:
                 raise TypeError("a pair model takes two texts: nlp(text1, text2)")
-            return self.predict([Document(text, text_pair=text_pair)])[0]
-        return self.predict([self.as_document(x) for x in text])
+            return self.predict([Document(text, text_pair=text_pair)], thresholds=thresholds)[0]
+        return self.predict([self.as_document(x) for x in text], thresholds=thresholds)
 
     def as_document(self, x) -> Document:
         """A `Document` with `text_pair`, or a (text1, text2) tuple."""
