@@ -100,3 +100,30 @@ def test_dev_scoring_with_narrower_labels_is_what_evaluate_scores(cluener_subset
     summary = json.loads((out / "train_summary.json").read_text(encoding="utf-8"))
     assert set(summary["train_entities_outside_labels"]) == {t for d in read_documents(cluener_subset[0]).documents
                                                             for e in d.entities for t in [e.type]} - {"name", "address"}
+
+
+def test_resume_picks_the_newest_complete_checkpoint_and_refuses_when_there_is_none(tmp_path, caplog):
+    from omegaconf import OmegaConf
+
+    from lingshu.training.harness import resume_target
+
+    def tc(resume):
+        return OmegaConf.create({"resume": resume})
+
+    assert resume_target(tc(False), tmp_path) is None and resume_target(tc(None), tmp_path) is None
+    with pytest.raises(SystemExit, match="no complete checkpoint"):
+        resume_target(tc(True), tmp_path)
+    (tmp_path / "checkpoint-2").mkdir()
+    (tmp_path / "checkpoint-2" / "trainer_state.json").write_text('{"global_step": 2}')
+    (tmp_path / "checkpoint-4").mkdir()  # a kill while saving: the state file never came
+    (tmp_path / "checkpoint-6").mkdir()
+    (tmp_path / "checkpoint-6" / "trainer_state.json").write_text('{"global_st')  # cut mid-write
+    with caplog.at_level("WARNING", logger="lingshu"):
+        assert resume_target(tc("last"), tmp_path) == str(tmp_path / "checkpoint-2")
+    assert "checkpoint-4, checkpoint-6 incomplete" in caplog.text
+    assert resume_target(tc(str(tmp_path / "checkpoint-2")), tmp_path) == str(tmp_path / "checkpoint-2")
+    with pytest.raises(SystemExit, match="not a complete checkpoint"):
+        resume_target(tc(str(tmp_path / "checkpoint-4")), tmp_path)
+    (tmp_path / "checkpoint-2" / "trainer_state.json").unlink()
+    with pytest.raises(SystemExit, match="checkpoint-2, checkpoint-4, checkpoint-6: no readable"):
+        resume_target(tc(True), tmp_path)

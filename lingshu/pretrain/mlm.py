@@ -206,6 +206,7 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
     from lingshu.pretrain.masking import EntityAwareWWMCollator, encode_for_mlm
     run_dir = start_run(cfg, run_dir)
     tc, mc, dc, mk = cfg.trainer, cfg.model, cfg.data, cfg.masking
+    resume = resume_target(tc, run_dir)  # before any work: a resume with nothing to resume from stops here
     if not dc.train:
         raise SystemExit("no corpus: pass data.train=FILE (one sentence a line; see `lingshu corpus prepare`)")
     lines = read_lines(dc.train, dc.max_lines)
@@ -250,13 +251,8 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
         compute_metrics=masked_accuracy if held else None,
         callbacks=[JsonlMetricsLogger(run_dir / "metrics.jsonl"), MaskingStateSaver(collator)],
         optimizer_name=str(cfg.optimizer), eval_collator=lambda: make_collator(int(tc.seed) + 1))
-    resume = resume_target(tc)
     if resume and not int(tc.num_workers):
-        from transformers.trainer_utils import get_last_checkpoint
-
-        ck = get_last_checkpoint(str(run_dir)) if resume is True else str(resume)
-        if ck:
-            restore_masking_state(collator, ck, rank=args.process_index)
+        restore_masking_state(collator, resume, rank=args.process_index)
     result = trainer.train(resume_from_checkpoint=resume)
     final = trainer.evaluate() if held else {}
     summary = {"train_runtime_s": result.metrics.get("train_runtime"), "global_step": trainer.state.global_step,

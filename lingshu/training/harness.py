@@ -4,13 +4,14 @@ finished run is saved (model, tokenizer, resolved config, summary, curves, check
 
     run_dir = start_run(cfg, run_dir)              # seed, folder, a fresh metrics.jsonl
     args = training_arguments(cfg, run_dir, **what_differs)
-    result = trainer.train(resume_from_checkpoint=resume_target(cfg.trainer))
+    result = trainer.train(resume_from_checkpoint=resume_target(cfg.trainer, run_dir))
     plots = save_run(trainer, tok, cfg, run_dir, summary, curve)
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -20,6 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import TrainingArguments, set_seed
 
 from lingshu.training.callbacks import plot_curves
+
+log = logging.getLogger("lingshu")
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -99,10 +102,47 @@ def training_arguments(cfg: DictConfig, run_dir: Path, **overrides) -> TrainingA
     return TrainingArguments(**kw)
 
 
-def resume_target(tc: DictConfig):
-    """trainer.resume: true / "last" -> the latest checkpoint in the run folder; a path -> that
-    checkpoint; false / null -> start afresh."""
-    return True if tc.resume in (True, "true", "True", "last") else (tc.resume or None)
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """checkpoint-N folders whose trainer_state.json (the Trainer writes it last) reads as JSON,
+    newest first."""
+    out = []
+    for ck in Path(run_dir).glob("checkpoint-*"):
+        step = ck.name.rsplit("-", 1)[-1]
+        if not step.isdigit():
+            continue
+        try:
+            json.loads((ck / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        out.append((int(step), ck))
+    return [ck for _, ck in sorted(out, reverse=True)]
+
+
+def resume_target(tc: DictConfig, run_dir: Path):
+    """trainer.resume: true / "last" -> the newest complete checkpoint in the run folder (one a
+    kill left half-written is passed over, with a warning); a path -> that checkpoint, if
+    complete; false / null -> start afresh. A resume with nothing to resume from is an error."""
+    if tc.resume in (None, False, "false", "False", ""):
+        return None
+    if tc.resume in (True, "true", "True", "last"):
+        complete = complete_checkpoints(run_dir)
+        partial = sorted({p.name for p in Path(run_dir).glob("checkpoint-*") if p.name.rsplit("-", 1)[-1].isdigit()}
+                         - {p.name for p in complete}, key=lambda n: int(n.rsplit("-", 1)[-1]))
+        if not complete:
+            raise SystemExit(f"trainer.resume={tc.resume}, but {run_dir} holds no complete checkpoint"
+                             + (f" ({', '.join(partial)}: no readable trainer_state.json, written when a run "
+                                "was killed while saving)" if partial else "")
+                             + "; start without trainer.resume, or pass trainer.resume=PATH/checkpoint-N")
+        newer = [n for n in partial if int(n.rsplit("-", 1)[-1]) > int(complete[0].name.rsplit("-", 1)[-1])]
+        if newer:
+            log.warning("%s: %s incomplete (no readable trainer_state.json); resuming from %s",
+                        run_dir, ", ".join(newer), complete[0].name)
+        return str(complete[0])
+    ck = Path(str(tc.resume))
+    if ck not in complete_checkpoints(ck.parent):
+        raise SystemExit(f"trainer.resume={ck}: not a complete checkpoint (a checkpoint-N folder with a readable "
+                         "trainer_state.json)")
+    return str(ck)
 
 
 def save_run(trainer, tokenizer, cfg: DictConfig, run_dir: Path, summary: dict, curve: dict | None = None) -> list:

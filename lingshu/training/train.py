@@ -245,6 +245,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     """Train, evaluate and save. Returns the final dev report (or {} without dev data)."""
     run_dir = start_run(cfg, run_dir)
     tc = cfg.trainer
+    resume = resume_target(tc, run_dir)  # before any work: a resume with nothing to resume from stops here
     if not cfg.data.train:
         raise SystemExit("no training data: pass data.train=PATH (or data=cluener / data=cmeee / data=demo)")
     task = get_task(cfg.task.get("task"))
@@ -302,7 +303,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     probe_docs = (dev_docs or train_docs)[:32]
     trainer.probe_texts = [d.text for d in probe_docs]
     trainer.check_health()  # the untrained encoder's token geometry, the reference for later checks
-    result = trainer.train(resume_from_checkpoint=resume_target(tc))
+    result = trainer.train(resume_from_checkpoint=resume)
     train_eval_s = trainer.eval_seconds
     report = {}
     if dev_docs:
