@@ -338,11 +338,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     handlers = {"evaluate": cmd_evaluate, "predict": cmd_predict, "data": cmd_data, "quickstart": cmd_quickstart,
                 "fill-mask": cmd_fill_mask}
+    for name in ("model", "data", "input", "file"):  # paths a command reads must be what it expects
+        path = getattr(a, name, None)
+        if isinstance(path, str) and os.path.isdir(path) and name != "model":
+            print(f"error: {path} is a directory; give a file", file=sys.stderr)
+            return 2
+    out = getattr(a, "output", None)
+    if isinstance(out, str) and os.path.isdir(out):
+        print(f"error: -o {out} is a directory; give the file to write", file=sys.stderr)
+        return 2
     try:
         return handlers[a.cmd](a) if a.cmd in handlers else a.func(a)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `lingshu data validate FILE | head`: the reader has gone, nothing is wrong
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

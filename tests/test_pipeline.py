@@ -114,3 +114,17 @@ def test_backend_seam_numpy_in_numpy_out():
     assert first["span_logits"].shape == (b, n, n) and first["units"].shape[:2] == (b, n)
     with pytest.raises(ValueError, match="no stage 'logits'"):
         nlp.backend.run("logits", inputs)
+
+
+def test_cli_refuses_a_directory_where_a_file_belongs_before_any_work(tmp_path, capsys):
+    from lingshu.cli import main
+
+    model = str(LEGACY / "ner-crf-bert")
+    assert main(["predict", model, str(tmp_path), "-o", str(tmp_path / "o.jsonl")]) == 2
+    assert "is a directory; give a file" in capsys.readouterr().err
+    src = tmp_path / "in.txt"
+    src.write_text("发热\n", encoding="utf-8")
+    assert main(["predict", model, str(src), "-o", str(tmp_path)]) == 2
+    assert "-o" in capsys.readouterr().err
+    assert main(["data", "validate", str(tmp_path)]) == 2
+    assert main(["evaluate", model, str(tmp_path)]) == 2
