@@ -19,7 +19,8 @@ from lingshu.data.validate import AnyLabel, Checker, RawEntity
 from lingshu.schema import Document
 
 __all__ = ["LAYOUT", "AnyLabel", "Checker", "DataError", "Document", "Format", "Problem", "RawEntity",
-           "ValidationReport", "WriteSummary", "check_one_line", "dumps", "entity_list", "extra_fields",
+           "ValidationReport", "WriteSummary", "check_one_line", "dumps", "entity_list", "entity_list_record",
+           "extra_fields",
            "first_char", "first_list_record", "json_lines", "json_list", "read_records", "record_head", "record_tail",
            "where"]
 
@@ -135,3 +136,14 @@ def read_records(objs: Iterator[Any], record: Callable[[Any, Checker], Document 
         doc = record(obj, ck)
         if doc is not None:
             yield doc
+
+
+def entity_list_record(obj: Any, ck: Checker, keys: tuple[str, str, str, str], inclusive: bool) -> Document | None:
+    """A ``{"text", "entities": [...], "id"?}`` record, the layout spans and CMeEE share (`keys`:
+    the file's start/end/type/text names; `inclusive`: whether its end offsets are)."""
+    if not isinstance(obj, dict):
+        ck.error("", "bad_record", f"expected a JSON object, got {type(obj).__name__}")
+        return ck.finish(None, [])
+    text = ck.text(obj)
+    raws = entity_list(obj, ck, keys, inclusive=inclusive)
+    return ck.finish(text, raws, obj.get("id"), extra_fields(obj, ("text", "entities", "id")))

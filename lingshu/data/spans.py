@@ -13,8 +13,7 @@ from lingshu.data.base import (
     Format,
     WriteSummary,
     dumps,
-    entity_list,
-    extra_fields,
+    entity_list_record,
     json_lines,
     read_records,
     record_head,
@@ -25,12 +24,7 @@ _SPANS_KEYS = ("start", "end", "type", "text")
 
 
 def _spans_record(obj: Any, ck: Checker) -> Document | None:
-    if not isinstance(obj, dict):
-        ck.error("", "bad_record", f"expected a JSON object, got {type(obj).__name__}")
-        return ck.finish(None, [])
-    text = ck.text(obj)
-    raws = entity_list(obj, ck, _SPANS_KEYS, inclusive=False)
-    return ck.finish(text, raws, obj.get("id"), extra_fields(obj, ("text", "entities", "id")))
+    return entity_list_record(obj, ck, _SPANS_KEYS, inclusive=False)
 
 
 def read_spans(path: Path, ck: Checker) -> Iterator[Document]:
