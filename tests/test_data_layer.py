@@ -460,10 +460,12 @@ def test_detect_format(tmp_path):
 
 
 def test_text_reader_keeps_lines_exactly(tmp_path):
+    # Blank lines are documents too (empty, predicted as nothing): output line n = input line n.
     p = _write(tmp_path / "in.txt", ["  患者发热 ", "", "   ", "咳嗽"])
     res = read_documents(p)
-    assert [d.text for d in res.documents] == ["  患者发热 ", "咳嗽"]
-    assert [d.source for d in res.documents] == [f"{p}:1", f"{p}:4"]
+    assert [d.text for d in res.documents] == ["  患者发热 ", "", "   ", "咳嗽"]
+    assert [d.source for d in res.documents] == [f"{p}:1", f"{p}:2", f"{p}:3", f"{p}:4"]
+    assert res.report.records_read == res.report.records_kept == 4
 
 
 # --- stats ----------------------------------------------------------------------------

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
-from lingshu.data.jsonio import LAYOUT, first_char, first_list_record, json_lines, json_list
+from lingshu.data.jsonio import LAYOUT, first_list_record, json_lines, json_list
 from lingshu.data.report import DataError, Problem, ValidationReport
+from lingshu.data.source import Source
 from lingshu.data.validate import AnyLabel, Checker, RawEntity
 from lingshu.schema import Document
 
 __all__ = ["LAYOUT", "AnyLabel", "Checker", "DataError", "Document", "Format", "Problem", "RawEntity",
-           "ValidationReport", "WriteSummary", "check_one_line", "dumps", "entity_list", "entity_list_record",
-           "extra_fields",
-           "first_char", "first_list_record", "json_lines", "json_list", "read_records", "record_head", "record_tail",
-           "where"]
+           "Source", "ValidationReport", "WriteSummary", "check_one_line", "dumps", "entity_list",
+           "entity_list_record", "extra_fields", "first_list_record", "foreign_record", "json_lines", "json_list",
+           "read_records", "record_head", "record_tail", "where"]
 
 
 @dataclass(frozen=True)
@@ -32,14 +31,15 @@ class Format:
     Attributes:
         name: the format's name, as passed to `read_documents(format=...)`.
         description: one line for help texts.
-        read: reader(path, checker) -> Iterator[Document].
+        read: reader(source, checker) -> Iterator[Document]; the `Source` is read once, from
+            its first byte (detection has only looked at its head).
         write: writer(docs, text file, WriteSummary) filling the summary's counts, or None.
         extensions: file extensions that imply this format.
     """
 
     name: str
     description: str
-    read: Callable[[Path, Checker], Iterator[Document]]
+    read: Callable[[Source, Checker], Iterator[Document]]
     write: Callable | None = None
     extensions: frozenset = field(default_factory=frozenset)
 
@@ -71,8 +71,34 @@ def extra_fields(obj: dict, known: tuple[str, ...]) -> dict:
     return {k: v for k, v in obj.items() if k not in known}
 
 
+_SEPARATORS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)
+    """One JSON record on one line, non-ASCII kept readable except the Unicode line separators
+    (U+2028, U+2029, U+0085), escaped: tools that split lines on them (``str.splitlines``, many
+    editors) would otherwise see a record broken in two."""
+    return json.dumps(obj, ensure_ascii=False).translate(_SEPARATORS)
+
+
+# Keys that hold each layout's annotation; a record with another layout's key and none of its
+# own file's would lose its annotation silently if read as the file's layout.
+_ANNOTATION_KEYS = (("spo_list", "CMeIE"), ("query1", "KUAKE-QQR pair"), ("text1", "pair"),
+                    ("label", "CLUENER"), ("entities", "spans/CMeEE"))
+
+
+def foreign_record(obj: dict, own: tuple[str, ...], fmt: str, ck: Checker) -> bool:
+    """Report a record that is in another layout (e.g. a spans line in a CLUENER file): it has
+    another layout's annotation key and none of `own`. True when reported (an error: the
+    record is skipped rather than kept without its annotation)."""
+    if any(k in obj for k in own):
+        return False
+    for k, name in _ANNOTATION_KEYS:
+        if k in obj:
+            ck.error(k, "other_layout", f'the record is in the {name} layout ("{k}"), not {fmt} '
+                     f'({" / ".join(own)}); read as {fmt} it would lose its annotation')
+            return True
+    return False
 
 
 def record_head(doc: Document) -> dict:
@@ -94,13 +120,13 @@ def where(doc: Document) -> str:
     return doc.source or (f"id {doc.id}" if doc.id is not None else repr(doc.text[:30]))
 
 
-def check_one_line(doc: Document, fmt: str, f: IO[str], first: bool) -> None:
+def check_one_line(doc: Document, fmt: str, f: IO[str], first: bool, allow_empty: bool = False) -> None:
     # Readers strip one leading BOM (utf-8-sig). If the first text itself starts with U+FEFF
     # (70 CLUENER/CMeEE texts contain it), the line file would begin with it and lose it on
     # reading; writing a BOM first keeps the text intact.
     if first and doc.text.startswith("\ufeff"):
         f.write("\ufeff")
-    if not doc.text.strip():
+    if not allow_empty and not doc.text.strip():
         raise DataError(f"{where(doc)}: an empty text cannot be written as {fmt}")
     if "\n" in doc.text or "\r" in doc.text:
         raise DataError(f"{where(doc)}: a text with a line break cannot be written as {fmt}")
@@ -138,12 +164,15 @@ def read_records(objs: Iterator[Any], record: Callable[[Any, Checker], Document 
             yield doc
 
 
-def entity_list_record(obj: Any, ck: Checker, keys: tuple[str, str, str, str], inclusive: bool) -> Document | None:
+def entity_list_record(obj: Any, ck: Checker, keys: tuple[str, str, str, str], inclusive: bool,
+                       fmt: str) -> Document | None:
     """A ``{"text", "entities": [...], "id"?}`` record, the layout spans and CMeEE share (`keys`:
-    the file's start/end/type/text names; `inclusive`: whether its end offsets are)."""
+    the file's start/end/type/text names; `inclusive`: whether its end offsets are; `fmt`: the
+    format's name, for messages)."""
     if not isinstance(obj, dict):
         ck.error("", "bad_record", f"expected a JSON object, got {type(obj).__name__}")
         return ck.finish(None, [])
     text = ck.text(obj)
+    foreign_record(obj, ("entities",), fmt, ck)
     raws = entity_list(obj, ck, keys, inclusive=inclusive)
     return ck.finish(text, raws, obj.get("id"), extra_fields(obj, ("text", "entities", "id")))

@@ -6,7 +6,6 @@ A record without "label" (the CLUENER test file) has no entities; "id" is kept.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
 from lingshu.data.base import (
@@ -14,9 +13,11 @@ from lingshu.data.base import (
     Document,
     Format,
     RawEntity,
+    Source,
     WriteSummary,
     dumps,
     extra_fields,
+    foreign_record,
     json_lines,
     read_records,
     record_head,
@@ -33,9 +34,13 @@ def _cluener_record(obj: Any, ck: Checker) -> Document | None:
         return ck.finish(None, [])
     text = ck.text(obj)
     raws: list[RawEntity] = []
-    label = obj.get("label") or {}
-    if not isinstance(label, dict):
-        ck.error("label", "bad_field", "expected {type: {entity: [[start, end], ...]}}")
+    foreign_record(obj, ("label",), "cluener", ck)
+    label = obj.get("label")
+    if label is None:  # no "label" (the test file) or null: no entities
+        label = {}
+    elif not isinstance(label, dict):
+        # [], 0, false, "" are not "no entities": the record says something else than CLUENER's layout.
+        ck.error("label", "bad_field", "expected {type: {entity: [[start, end], ...]}}, got " + json.dumps(label)[:60])
         label = {}
     for typ, mentions in label.items():
         if not isinstance(mentions, dict):
@@ -57,9 +62,9 @@ def _cluener_record(obj: Any, ck: Checker) -> Document | None:
     return ck.finish(text, raws, obj.get("id"), extra_fields(obj, ("text", "label", "id")))
 
 
-def read_cluener(path: Path, ck: Checker) -> Iterator[Document]:
+def read_cluener(src: Source, ck: Checker) -> Iterator[Document]:
     """CLUENER JSON lines (see module docstring)."""
-    return read_records(json_lines(path, ck), _cluener_record, ck)
+    return read_records(json_lines(src, ck), _cluener_record, ck)
 
 
 def _cluener_label(doc: Document) -> dict:

@@ -4,13 +4,13 @@ end inclusive, nested entities allowed; each record's line is where its ``{`` st
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
 from lingshu.data.base import (
     Checker,
     Document,
     Format,
+    Source,
     WriteSummary,
     dumps,
     entity_list_record,
@@ -24,13 +24,13 @@ _CMEEE_KEYS = ("start_idx", "end_idx", "type", "entity")
 
 
 def _cmeee_record(obj: Any, ck: Checker) -> Document | None:
-    return entity_list_record(obj, ck, _CMEEE_KEYS, inclusive=True)
+    return entity_list_record(obj, ck, _CMEEE_KEYS, inclusive=True, fmt="cmeee")
 
 
-def read_cmeee(path: Path, ck: Checker) -> Iterator[Document]:
+def read_cmeee(src: Source, ck: Checker) -> Iterator[Document]:
     """CMeEE: one JSON list of records; each record's line is where its ``{`` starts
     (see `lingshu.data.jsonio.json_list`)."""
-    return read_records(json_list(path, ck), _cmeee_record, ck)
+    return read_records(json_list(src, ck), _cmeee_record, ck)
 
 
 def write_cmeee(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:

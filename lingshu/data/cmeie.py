@@ -46,11 +46,21 @@ writes the CBLUE layout, which has none).
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import bisect
 from typing import IO, Any, Iterable, Iterator
 
-from lingshu.data.base import LAYOUT, Checker, Format, WriteSummary, json_lines, record_head, record_tail
+from lingshu.data.base import (
+    LAYOUT,
+    Checker,
+    Format,
+    Source,
+    WriteSummary,
+    dumps,
+    foreign_record,
+    json_lines,
+    record_head,
+    record_tail,
+)
 from lingshu.schema import UNLOCATED, Document, Entity, Relation
 
 NESTED = "nested"
@@ -98,11 +108,19 @@ def place(
     if len(S) == 1 and len(O) == 1:
         return S[0], O[0], False, False
     ls, lo = len(subject), len(object)
-    best = min(
-        ((s == o and ls == lo), _gap(s, ls, o, lo), min(s, o), s, o)
-        for s in S
-        for o in O
-    )
+    # The brute-force minimum over all pairs is quadratic in repeated strings (a 30 KB record of
+    # one repeated character: 60 s). For one subject start s, an object that touches or overlaps
+    # it (o in [s - lo, s + ls]) has gap 0; any other is dominated by the nearest one on its side
+    # (same key but a larger gap). So those candidates give the same minimum.
+    best = None
+    for s in S:
+        lo_i = bisect.bisect_left(O, s - lo)
+        hi_i = bisect.bisect_right(O, s + ls)
+        cand = O[max(lo_i - 1, 0) : hi_i + 1]
+        for o in cand:
+            key = ((s == o and ls == lo), _gap(s, ls, o, lo), min(s, o), s, o)
+            if best is None or key < best:
+                best = key
     return best[3], best[4], s_amb, o_amb
 
 
@@ -124,6 +142,8 @@ def _str_field(spo: dict, key: str, f: str, ck: Checker, nested: bool | None) ->
         return None
     if not v.strip():
         ck.error(path, "empty_field", "the string is empty")
+        return None
+    if ck.bad_unicode(path, v, "string"):
         return None
     return v
 
@@ -149,6 +169,7 @@ def _record(obj: Any, ck: Checker) -> Document | None:
         ck.error("", "bad_record", f"expected a JSON object, got {type(obj).__name__}")
         return ck.finish(None, [])
     text = ck.text(obj)
+    foreign_record(obj, ("spo_list",), "cmeie", ck)
     spos = obj.get("spo_list")
     if spos is None:
         spos = []
@@ -214,9 +235,9 @@ def _record(obj: Any, ck: Checker) -> Document | None:
     return doc
 
 
-def read_cmeie(path: Path, ck: Checker) -> Iterator[Document]:
+def read_cmeie(src: Source, ck: Checker) -> Iterator[Document]:
     """CMeIE JSON lines, nested or flat (see module docstring)."""
-    for obj in json_lines(path, ck):
+    for obj in json_lines(src, ck):
         doc = _record(obj, ck)
         if doc is not None:
             yield doc
@@ -253,7 +274,7 @@ def write_cmeie(docs: Iterable[Document], f: IO[str], summary: WriteSummary) -> 
         rec = record_head(doc)
         rec["text"] = doc.text
         rec["spo_list"] = [triple_record(r, layout) for r in doc.relations]
-        f.write(json.dumps(record_tail(rec, doc), ensure_ascii=False) + "\n")
+        f.write(dumps(record_tail(rec, doc)) + "\n")
         summary.documents += 1
         summary.relations += len(doc.relations)
 

@@ -6,10 +6,9 @@ policy is described there). Written as BIOS.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-from lingshu.data.base import Checker, Document, Format, RawEntity, WriteSummary, check_one_line
+from lingshu.data.base import Checker, Document, Format, RawEntity, Source, WriteSummary, check_one_line
 from lingshu.text.tags import decode_tags, parse_tag, spans_to_bios
 
 CONLL_EXTENSIONS = {".conll", ".bio", ".bios", ".bioes", ".iob", ".iobes", ".bmes", ".bilou"}
@@ -20,7 +19,7 @@ CONLL_EXTENSIONS = {".conll", ".bio", ".bios", ".bioes", ".iob", ".iobes", ".bme
 _CONLL_LINE = re.compile(r"(\S+|\s)[ \t]+(?:\S+[ \t]+)*?(\S+)[ \t]*")
 
 
-def read_conll(path: Path, ck: Checker) -> Iterator[Document]:
+def read_conll(src: Source, ck: Checker) -> Iterator[Document]:
     """CoNLL char/tag columns; a document per blank-line-separated sentence.
 
     Tags are decoded with the repair policy in `lingshu.data.conll` (each repair a warning
@@ -49,27 +48,28 @@ def read_conll(path: Path, ck: Checker) -> Iterator[Document]:
         ]
         return ck.finish(text, raws)
 
-    with open(path, encoding="utf-8-sig", newline=None) as f:
-        for lineno, raw in enumerate(f, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                if tokens or bad:
-                    doc = flush()
-                    if doc is not None:
-                        yield doc
-                    tokens, bad = [], []
-                continue
-            if line.startswith("-DOCSTART-"):
-                continue
-            m = _CONLL_LINE.fullmatch(line)
-            if not m:
-                bad.append((lineno, "columns", "bad_line", f"expected 'char tag', got {line!r}"))
-                continue
-            char, tag = m.group(1), m.group(2)
-            if parse_tag(tag) is None:
-                bad.append((lineno, "tag", "bad_tag", f"{tag!r} is not a BIO/BIOS/BIOES tag"))
-                continue
-            tokens.append((char, tag, lineno))
+    for lineno, line, why in src.text_lines():
+        if line is None:
+            bad.append((lineno, "", "bad_encoding", why))
+            continue
+        if not line.strip():
+            if tokens or bad:
+                doc = flush()
+                if doc is not None:
+                    yield doc
+                tokens, bad = [], []
+            continue
+        if line.startswith("-DOCSTART-"):
+            continue
+        m = _CONLL_LINE.fullmatch(line)
+        if not m:
+            bad.append((lineno, "columns", "bad_line", f"expected 'char tag', got {line!r}"))
+            continue
+        char, tag = m.group(1), m.group(2)
+        if parse_tag(tag) is None:
+            bad.append((lineno, "tag", "bad_tag", f"{tag!r} is not a BIO/BIOS/BIOES tag"))
+            continue
+        tokens.append((char, tag, lineno))
     if tokens or bad:
         doc = flush()
         if doc is not None:
@@ -89,8 +89,14 @@ def write_conll(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:
 
 
 def looks_like(lines: list[str]) -> bool:
-    """Every line is ``char tag`` (or more columns) ending in a tag of a supported scheme."""
-    return bool(lines) and all((m := _CONLL_LINE.fullmatch(ln)) and parse_tag(m.group(2)) is not None for ln in lines)
+    """Whether sample lines are character-level CoNLL: at least two, and every one is one
+    character, optional middle columns and a tag of a supported scheme (``-DOCSTART-`` lines
+    aside). A plain text whose lines happen to end in a tag-like word ("... 患者 O") has longer
+    first columns, so it stays text; word-level CoNLL needs a CoNLL extension or ``format=``."""
+    lines = [ln for ln in lines if not ln.startswith("-DOCSTART-")]
+    return len(lines) >= 2 and all(
+        (m := _CONLL_LINE.fullmatch(ln)) and len(m.group(1)) == 1 and parse_tag(m.group(2)) is not None for ln in lines
+    )
 
 
 FORMAT = Format("conll", "char/tag columns, BIO/BIOS/BIOES (written as BIOS)", read_conll, write_conll,

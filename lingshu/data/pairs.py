@@ -24,8 +24,7 @@ integer. A malformed "probabilities" is a warning and stays in ``meta`` untouche
 from __future__ import annotations
 
 import itertools
-import json
-from pathlib import Path
+import math
 from typing import IO, Any, Iterable, Iterator
 
 from lingshu.data.base import (
@@ -34,8 +33,9 @@ from lingshu.data.base import (
     DataError,
     Document,
     Format,
+    Source,
     WriteSummary,
-    first_char,
+    dumps,
     json_lines,
     json_list,
     record_tail,
@@ -73,17 +73,21 @@ def _record(obj: Any, ck: Checker, layout: str) -> Document | None:
             ck.error(k, "bad_text", f"{who}: expected a string, got {type(v).__name__}")
         elif not v.strip():
             ck.error(k, "empty_text", f"{who}: the text is empty")
+        elif ck.bad_unicode(k, v):
+            pass
         else:
             texts.append(v)
             continue
         texts.append(None)
     label = obj.get("label")
+    if type(label) is int:  # 1 and "1" are one label: checked alike below
+        label = str(label)
     if label is None or label == "":
         label = None
-    elif type(label) is int:
-        label = str(label)
     elif not isinstance(label, str):
         ck.error("label", "bad_label", f"{who}: label {label!r} is not a string")
+        label = None
+    elif ck.bad_unicode("label", label, "label"):
         label = None
     else:
         allowed = ck.labels if ck.labels is not None else (KUAKE_LABELS if layout == KUAKE else None)
@@ -95,7 +99,8 @@ def _record(obj: Any, ck: Checker, layout: str) -> Document | None:
     if "probabilities" in meta:
         p = meta["probabilities"]
         if isinstance(p, dict) and all(
-            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in p.items()
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for k, v in p.items()
         ):
             scores = {k: float(v) for k, v in meta.pop("probabilities").items()}
         else:
@@ -110,12 +115,12 @@ def _record(obj: Any, ck: Checker, layout: str) -> Document | None:
     return doc
 
 
-def read_pair(path: Path, ck: Checker) -> Iterator[Document]:
+def read_pair(src: Source, ck: Checker) -> Iterator[Document]:
     """KUAKE-QQR JSON list or pair JSON lines, by the file's first character."""
-    if first_char(path) == "[":
-        layout, records = KUAKE, json_list(path, ck, record_keys=("query1", "query2", "text1", "id"))
+    if src.head_text().lstrip()[:1] == "[":
+        layout, records = KUAKE, json_list(src, ck)
     else:
-        layout, records = JSONL, json_lines(path, ck)
+        layout, records = JSONL, json_lines(src, ck)
     for obj in records:
         doc = _record(obj, ck, layout)
         if doc is not None:
@@ -158,7 +163,7 @@ def write_pair(docs: Iterable[Document], f: IO[str], summary: WriteSummary) -> N
                 rec["label"] = doc.label
             if doc.label_scores is not None:
                 rec["probabilities"] = {k: round(float(v), 6) for k, v in doc.label_scores.items()}
-        line = json.dumps(record_tail(rec, doc), ensure_ascii=False)
+        line = dumps(record_tail(rec, doc))
         if layout == KUAKE:
             f.write(("  " if summary.documents == 0 else ",\n  ") + line)
         else:

@@ -1,29 +1,36 @@
-"""Plain text: one document per non-blank line, for prediction; the text is kept exactly.
+"""Plain text: one document per line, for prediction; the text is kept exactly.
+
+Every line is a document, a blank one included (an empty document, predicted as nothing), so
+the n-th output record of a prediction is the n-th input line. A line break is ``\\n``,
+``\\r\\n`` or a lone ``\\r``; Unicode line separators (U+2028, U+2029, U+0085) are characters of
+the text. A line that is not valid UTF-8 is reported with its line number and skipped.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-from lingshu.data.base import Checker, Document, Format, WriteSummary, check_one_line
+from lingshu.data.base import Checker, Document, Format, Source, WriteSummary, check_one_line
 
 
-def read_text(path: Path, ck: Checker) -> Iterator[Document]:
-    """One document per non-blank line, text kept exactly (only the line ending removed)."""
-    with open(path, encoding="utf-8-sig") as f:
-        for lineno, raw in enumerate(f, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            ck.begin(lineno)
+def read_text(src: Source, ck: Checker) -> Iterator[Document]:
+    """One document per line, text kept exactly (only the line ending removed)."""
+    for lineno, line, why in src.text_lines():
+        ck.begin(lineno)
+        if line is None:
+            ck.error("", "bad_encoding", why)
+            ck.finish(None, [])
+        elif line.strip():
             yield ck.finish(line, [])
+        else:
+            ck.report.records_kept += 1
+            yield Document(text=line, source=f"{ck.file}:{lineno}")
 
 
 def write_text(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:
-    """One text per line."""
+    """One text per line (an empty document as an empty line)."""
     for doc in docs:
-        check_one_line(doc, "text", f, s.documents == 0)
+        check_one_line(doc, "text", f, s.documents == 0, allow_empty=True)
         f.write(doc.text + "\n")
         s.documents += 1
 

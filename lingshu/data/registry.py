@@ -65,6 +65,7 @@ from lingshu.data.base import (
     WriteSummary,
     first_list_record,
 )
+from lingshu.data.source import Source
 from lingshu.io import atomic_open
 
 log = logging.getLogger(__name__)
@@ -72,18 +73,22 @@ log = logging.getLogger(__name__)
 FORMATS: dict[str, Format] = {m.FORMAT.name: m.FORMAT for m in (cluener, cmeee, spans, conll, plain, cmeie, pairs)}
 
 
-def detect_format(path: str | Path, format: str | None = None) -> str:
-    """Guess a file's format from its extension and first bytes.
+def detect_format(path: str | Path | Source, format: str | None = None) -> str:
+    """Guess a file's format from its extension and first records (the first 64 KiB).
 
-    Rules: a CoNLL extension (.conll, .bio, .bios, .bioes, ...) -> conll; content starting with
-    ``[`` -> pair if the first record has "query1" or "text1" (KUAKE-QQR), else cmeee; ``{`` ->
-    JSON lines, judged on the first record that has one of these keys, in this order: "spo_list"
+    Rules: a CoNLL extension (.conll, .bio, .bios, .bioes, ...) -> conll; a JSON list (``[``
+    then a record or ``]``) -> pair if the first record has "query1" or "text1" (KUAKE-QQR),
+    else cmeee; JSON lines (a line that parses as a JSON object, or a first line starting with
+    ``{"``) -> judged on the first record that has one of these keys, in this order: "spo_list"
     -> cmeie, "text1" or "query1" -> pair, "label" -> cluener, "entities" -> spans; cluener when
-    none has any (CLUENER's test file holds only id/text; both read it alike); lines of two or
-    more columns ending in a tag -> conll; anything else -> text.
+    none has any (CLUENER's test file holds only id/text; both read it alike); character-level
+    CoNLL lines (one character, a tag; see `lingshu.data.conll.looks_like`) -> conll; anything
+    else -> text, so a plain text whose first line starts with ``[`` or ``{`` is text. Lines are
+    split at ``\\n`` only: a U+2028 inside a record is part of the record.
 
     Args:
-        path: the file.
+        path: the file, or a `Source` (needed for a pipe: detection then reads only the
+            source's head, and the reader goes on from the same stream).
         format: an explicit format; returned as is after checking it exists.
 
     Returns:
@@ -96,30 +101,44 @@ def detect_format(path: str | Path, format: str | None = None) -> str:
         if format not in FORMATS:
             raise DataError(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
         return format
-    path = Path(path)
-    if path.suffix.lower() in conll.CONLL_EXTENSIONS:
+    if isinstance(path, Source):
+        return _detect(path)
+    with Source(path) as src:
+        return _detect(src)
+
+
+_JSON_WS = " \t\r\n"
+
+
+def _detect(src: Source) -> str:
+    if src.path.suffix.lower() in conll.CONLL_EXTENSIONS:
         return "conll"
-    with open(path, "rb") as f:
-        head_bytes = f.read(1 << 16)
-    head = head_bytes.decode("utf-8", errors="replace").lstrip("\ufeff")
-    body = head.lstrip()
+    head = src.head_text()
+    body = head.lstrip(_JSON_WS)
+    if body.startswith("{") and "\n" not in body and not src.whole:
+        src.extend_head()  # JSON lines whose first record is longer than the head
+        head = src.head_text()
+        body = head.lstrip(_JSON_WS)
+    lines = head.split("\n")
+    if not src.whole:
+        lines = lines[:-1]  # the head may end mid-line; judge on complete lines
+    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines if ln.strip(_JSON_WS)][:50]
     if body.startswith("["):
         first = first_list_record(body)
-        if isinstance(first, dict) and ("query1" in first or "text1" in first):
-            return "pair"
-        return "cmeee"
-    lines = head.splitlines()
-    if len(head_bytes) == 1 << 16:
-        lines = lines[:-1]  # a full sample may end mid-line; judge on complete lines
-    lines = [ln for ln in lines if ln.strip()][:50]
+        if isinstance(first, dict) or body[1:].lstrip(_JSON_WS)[:1] in ("{", "]"):
+            if isinstance(first, dict) and ("query1" in first or "text1" in first):
+                return "pair"
+            return "cmeee"
     if body.startswith("{"):
+        records = False
         for ln in lines[:20]:
             try:
                 obj = json.loads(ln)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 continue
             if not isinstance(obj, dict):
                 continue
+            records = True
             if "spo_list" in obj:
                 return "cmeie"
             if "text1" in obj or "query1" in obj:
@@ -129,14 +148,15 @@ def detect_format(path: str | Path, format: str | None = None) -> str:
             if "entities" in obj:
                 return "spans"
         # Records with neither key (CLUENER's test file: id + text) read alike either way.
-        return "cluener"
+        if records or body.startswith('{"'):
+            return "cluener"
     if conll.looks_like(lines):
         return "conll"
     return "text"
 
 
 def iter_documents(
-    path: str | Path,
+    path: str | Path | Source,
     format: str | None = None,
     strict: bool = False,
     labels: Collection[str] | None = None,
@@ -146,7 +166,8 @@ def iter_documents(
     """Stream the valid documents of a file, filling `report` as it goes.
 
     Args:
-        path: the file to read.
+        path: the file to read (a pipe or ``/dev/stdin`` too: it is read once), or a `Source`
+            (from which `detect_format` has read only the head).
         format: one of `FORMATS`; None detects it (`detect_format`).
         strict: raise `DataError` on the first error instead of skipping the record.
         labels: allowed labels (entity types; predicates for cmeie; class labels for pair); another
@@ -160,13 +181,17 @@ def iter_documents(
     Raises:
         DataError: with ``strict=True``, on the first error, naming file:line and field.
         FileNotFoundError: the file does not exist.
+        DataError: also for a directory.
     """
-    path = Path(path)
-    fmt = detect_format(path, format)
-    report = report if report is not None else ValidationReport()
-    report.file, report.format = str(path), fmt
-    ck = Checker(str(path), report, strict=strict, labels=labels, allow_overlap=allow_overlap)
-    yield from FORMATS[fmt].read(path, ck)
+    src = path if isinstance(path, Source) else Source(path)
+    try:
+        fmt = detect_format(src, format)
+        report = report if report is not None else ValidationReport()
+        report.file, report.format = src.name, fmt
+        ck = Checker(src.name, report, strict=strict, labels=labels, allow_overlap=allow_overlap)
+        yield from FORMATS[fmt].read(src, ck)
+    finally:
+        src.close()
 
 
 @dataclass
@@ -189,7 +214,7 @@ class ReadResult:
 
 
 def read_documents(
-    path: str | Path,
+    path: str | Path | Source,
     format: str | None = None,
     strict: bool = False,
     labels: Collection[str] | None = None,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 ERROR = "error"
 WARNING = "warning"
+PROBLEMS_PER_KIND = 1000
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        s = f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        # A field or message may quote a lone surrogate from the file; printing it must not fail.
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class DataError(ValueError):
@@ -67,7 +70,9 @@ class ValidationReport:
             duplicate); each one is also listed in `problems`.
         errors: number of error problems by kind.
         warnings: number of warning problems by kind.
-        problems: every problem, in file order.
+        problems: the problems in file order, the first `PROBLEMS_PER_KIND` of each kind (every
+            one is counted in `errors` / `warnings`; a file with millions of one warning does not
+            hold millions of messages).
         relations: SPO triples in the kept documents.
         relations_dropped: duplicate triples removed from kept documents (each also a warning).
         relations_unlocated: kept triples whose subject or object string is not in the text
@@ -102,9 +107,12 @@ class ValidationReport:
         return not self.errors
 
     def add(self, problem: Problem) -> None:
-        """Record a problem and count it by kind and severity."""
-        self.problems.append(problem)
-        (self.errors if problem.severity == ERROR else self.warnings)[problem.kind] += 1
+        """Count a problem by kind and severity; keep it when fewer than `PROBLEMS_PER_KIND` of
+        its kind are kept."""
+        counts = self.errors if problem.severity == ERROR else self.warnings
+        counts[problem.kind] += 1
+        if counts[problem.kind] <= PROBLEMS_PER_KIND:
+            self.problems.append(problem)
 
     def summary(self, limit: int = 20) -> str:
         """A readable multi-line account: counts, then the first `limit` problems.
@@ -146,10 +154,14 @@ class ValidationReport:
         ]
         for p in ordered[:limit]:
             lines.append(f"  {p.severity}: {p}")
-        if len(ordered) > limit:
-            rest = Counter(p.kind for p in ordered[limit:])
+        rest = Counter(p.kind for p in ordered[limit:])
+        for counts in (self.errors, self.warnings):
+            for k, n in counts.items():
+                if n > PROBLEMS_PER_KIND:
+                    rest[k] += n - PROBLEMS_PER_KIND
+        if rest:
             lines.append(
-                f"  … and {len(ordered) - limit:,} more: " + ", ".join(f"{k} {v:,}" for k, v in sorted(rest.items()))
+                f"  … and {sum(rest.values()):,} more: " + ", ".join(f"{k} {v:,}" for k, v in sorted(rest.items()))
             )
         return "\n".join(lines)
 

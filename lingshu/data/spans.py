@@ -4,13 +4,13 @@ end exclusive: lingshu's own layout (`Document.to_dict()`) and the default for p
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
 from lingshu.data.base import (
     Checker,
     Document,
     Format,
+    Source,
     WriteSummary,
     dumps,
     entity_list_record,
@@ -24,12 +24,12 @@ _SPANS_KEYS = ("start", "end", "type", "text")
 
 
 def _spans_record(obj: Any, ck: Checker) -> Document | None:
-    return entity_list_record(obj, ck, _SPANS_KEYS, inclusive=False)
+    return entity_list_record(obj, ck, _SPANS_KEYS, inclusive=False, fmt="spans")
 
 
-def read_spans(path: Path, ck: Checker) -> Iterator[Document]:
+def read_spans(src: Source, ck: Checker) -> Iterator[Document]:
     """lingshu spans JSON lines (see module docstring)."""
-    return read_records(json_lines(path, ck), _spans_record, ck)
+    return read_records(json_lines(src, ck), _spans_record, ck)
 
 
 def write_spans(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:
