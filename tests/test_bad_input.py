@@ -294,3 +294,15 @@ def test_repeated_characters_and_stacked_entities_stay_linear(tmp_path):
     res = read_documents(q)
     assert res.report.warnings["overlap"] == 2999
     assert len(res.report.problems) <= 1000
+
+
+def test_the_python_api_refuses_a_lone_surrogate_with_a_clear_error():
+    import lingshu
+
+    legacy = Path(__file__).resolve().parent / "fixtures" / "legacy"
+    nlp = lingshu.load(str(legacy / "ner-crf-bert"), device="cpu")
+    with pytest.raises(ValueError, match="lone surrogate U\\+D800 at character 2"):
+        nlp("患者\ud800发热")
+    with pytest.raises(ValueError, match="lone surrogate"):
+        list(nlp.pipe(["头痛", "a\udcff"]))
+    assert nlp("患者发热").text == "患者发热"

@@ -21,6 +21,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
+from lingshu.data.source import LONE_SURROGATE
 from lingshu.inference.backends import make_backend
 from lingshu.modeling.spec import ModelSpec
 from lingshu.schema import Document
@@ -90,8 +91,8 @@ class Pipeline:
         """One text -> its `Document`; a list of texts -> a list of `Document`s. `thresholds`:
         decoding thresholds for this call only (`threshold_keys`), e.g. {"span_threshold": 1.0}."""
         if isinstance(text, str):
-            return self.predict([Document(text)], thresholds=thresholds)[0]
-        return self.predict([self.as_document(t) for t in text], thresholds=thresholds)
+            return self.predict([self._input(text)], thresholds=thresholds)[0]
+        return self.predict([self._input(t) for t in text], thresholds=thresholds)
 
     def decoding_spec(self, thresholds: dict | None = None) -> ModelSpec:
         """The model's spec with this call's thresholds in place of the stored ones."""
@@ -111,6 +112,15 @@ class Pipeline:
         if isinstance(x, str):
             return Document(x)
         raise TypeError(f"expected a text or a Document, got {type(x).__name__}")
+
+    def _input(self, x) -> Document:
+        doc = self.as_document(x)
+        for name, t in (("text", doc.text), ("text_pair", doc.text_pair)):
+            m = LONE_SURROGATE.search(t) if isinstance(t, str) else None
+            if m is not None:
+                raise ValueError(f"{doc.source or 'input'}: the {name} holds a lone surrogate U+{ord(m.group()):04X} "
+                                 f"at character {m.start()}, which is not valid Unicode and cannot be tokenized")
+        return doc
 
     def predict(self, docs: list[Document], progress: bool = False, thresholds: dict | None = None) -> list[Document]:
         """Predictions for documents (their gold annotations, if any, are ignored), in order;
@@ -149,7 +159,7 @@ class Pipeline:
         try:
             chunk: list[Document] = []
             for x in inputs:
-                chunk.append(self.as_document(x))
+                chunk.append(self._input(x))
                 if len(chunk) >= buf:
                     yield from self._chunk(chunk, bar, kw)
                     chunk = []
