@@ -181,6 +181,7 @@ def json_list(src: Source, ck: Checker) -> Iterator[Any]:
     closed, and anything after the closing ``]`` (not read).
     """
     s = src.read_text()
+    undecodable = encoding_problem(s) >= 0  # one pass; records are searched only if needed
     dec = _Decoder()
     last, line = 0, 1  # newlines are counted incrementally from `last`
 
@@ -212,7 +213,7 @@ def json_list(src: Source, ck: Checker) -> Iterator[Any]:
             except (ValueError, RecursionError) as e:
                 failure = _parse_failure(e)
             if failure is None:
-                bad = encoding_problem(s, pos, end)
+                bad = encoding_problem(s, pos, end) if undecodable else -1
                 if bad >= 0:
                     _skip(ck, "bad_encoding", "invalid UTF-8 in the record; the record is skipped",
                           line=line + s.count("\n", pos, bad))

@@ -86,6 +86,7 @@ class Checker:
         self.allow_overlap = allow_overlap
         self.line = 0
         self._errors = 0  # errors in the current record
+        self._types_seen: set[str] = set()  # entity types already checked for valid Unicode
 
     def begin(self, line: int) -> None:
         """Start a record at the given 1-based line."""
@@ -210,9 +211,10 @@ class Checker:
                 if not isinstance(r.type, str) or not r.type:
                     self.error(r.where(2), "bad_type", f"{r.type!r} is not an entity type", r.line)
                 continue
-            if LONE_SURROGATE.search(r.type) is not None:
-                self.bad_unicode(r.where(2), r.type, "entity type")
-                continue
+            if r.type not in self._types_seen:
+                if self.bad_unicode(r.where(2), r.type, "entity type"):
+                    continue
+                self._types_seen.add(r.type)
             s = r.start
             end = r.end + 1 if r.inclusive else r.end  # exclusive end, our convention
             if s < 0:
