@@ -46,8 +46,9 @@ def test_predict_text_and_same_layout(crf_model, cluener_subset, tmp_path):
     out = tmp_path / "pred.jsonl"
     assert main(["predict", str(run_dir), str(txt), "-o", str(out)]) == 0
     recs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert [r["text"] for r in recs] == ["张三在北京工作。", "李四去了上海。"]
-    assert all("entities" in r for r in recs)
+    # one record per input line, the blank line an empty one: line n out is line n in
+    assert [r["text"] for r in recs] == ["张三在北京工作。", "", "李四去了上海。"]
+    assert all("entities" in r for r in recs) and recs[1]["entities"] == []
     # a CLUENER file in, a CLUENER file out (label dict, inclusive ends)
     out2 = tmp_path / "pred_cluener.json"
     assert main(["predict", str(run_dir), str(cluener_subset[1]), "-o", str(out2)]) == 0
