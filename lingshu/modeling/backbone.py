@@ -24,27 +24,94 @@ EXPECTED_UNUSED = ("cls.", "head.", "decoder.", "lm_head.", "pooler.", "bert.poo
 
 
 class OfflineModelError(OSError):
-    """A hub name was given but the model is not in the local cache and there is no network."""
+    """A hub name was given but the model is not in the local cache (lingshu never downloads)."""
+
+
+class ModelPathError(OSError):
+    """A model path that names no usable model folder: missing, a file, no config.json, an
+    unknown model_type."""
+
+
+def _looks_like_path(name: str) -> bool:
+    """A name meant as a folder, not a hub id: absolute, ./ ../ ~, a trailing slash, more than
+    one slash, or a first component that is a folder here (`runs/x` when runs/ exists)."""
+    if name.startswith(("/", "./", "../", "~", ".\\")) or name.endswith(("/", os.sep)) or name.count("/") > 1:
+        return True
+    return "/" in name and Path(name.split("/", 1)[0]).is_dir()
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "sentencepiece.bpe.model")
+
+
+def _check_model_folder(path: Path, name: str, tokenizer_only: bool = False) -> None:
+    if not path.is_dir():
+        raise ModelPathError(f"{name} is a file, not a model folder (a folder with config.json)")
+    if tokenizer_only and any((path / f).is_file() for f in TOKENIZER_FILES):
+        return
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        held = sorted(p.name for p in path.iterdir())[:8]
+        raise ModelPathError(f"{name} is not a model folder: it has no config.json"
+                             + (f" (it holds {', '.join(held)}{' …' if len(held) == 8 else ''})" if held else
+                                " (it is empty)"))
+    try:
+        model_type = json.loads(cfg.read_text(encoding="utf-8")).get("model_type")
+    except (ValueError, UnicodeDecodeError, AttributeError) as e:
+        raise ModelPathError(f"{cfg} is not a JSON object ({type(e).__name__}: {e})") from e
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    if not model_type:
+        raise ModelPathError(f"{cfg} has no model_type, so no model class can be chosen for it")
+    if model_type not in CONFIG_MAPPING:
+        import transformers
+
+        raise ModelPathError(f"{cfg}: model_type {model_type!r} is not one transformers {transformers.__version__} "
+                             "knows (a newer transformers, or a checkpoint that needs trust_remote_code, "
+                             "which lingshu does not run)")
+
+
+def resolve_model(name_or_path: str | Path, tokenizer_only: bool = False) -> str:
+    """The local folder of a model: `name_or_path` itself when it is a folder, else the Hugging
+    Face cache's copy of a hub id (never the network). Raises ModelPathError for a folder that is
+    missing or is not a model, OfflineModelError for a hub id that is not cached.
+    `tokenizer_only`: a folder with only tokenizer files will do."""
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    if path.exists():
+        _check_model_folder(path, name, tokenizer_only)
+        return str(path)
+    if _looks_like_path(name) or os.path.isabs(name):
+        parent = path.parent
+        near = []
+        if parent.is_dir():
+            import difflib
+
+            near = difflib.get_close_matches(path.name, [p.name for p in parent.iterdir() if p.is_dir()], n=3)
+        raise ModelPathError(f"no such folder: {name}"
+                             + (f" (did you mean {' or '.join(str(parent / n) for n in near)}?)" if near else ""))
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        local = snapshot_download(name, local_files_only=True)
+    except (LocalEntryNotFoundError, ValueError, OSError) as e:  # ValueError: not a valid repo id
+        raise _offline_hint(name, e) from e
+    _check_model_folder(Path(local), name, tokenizer_only)
+    return local
 
 
 def _offline_hint(name: str, err: Exception) -> OfflineModelError:
+    short = name.split("/")[-1]
     return OfflineModelError(
-        f"Could not load '{name}': it is not a local directory and could not be fetched "
-        f"({type(err).__name__}: {str(err).splitlines()[0][:200]}).\n"
-        f"lingshu runs offline. On a machine with network, download it once, e.g.\n"
-        f"    huggingface-cli download {name} --local-dir models/{name.split('/')[-1]}\n"
-        f"copy the folder here and pass its path: model.name_or_path=models/{name.split('/')[-1]}"
+        f"'{name}' is not a folder here and not in the Hugging Face cache; lingshu does not download. "
+        f"On a machine with network:  hf download {name} --local-dir models/{short}   then copy models/{short} "
+        f"here and pass model.name_or_path=models/{short} (or that folder to the command)"
     )
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     """Load a fast tokenizer and check it is usable (not a 5-token stub)."""
-    try:
-        tok = AutoTokenizer.from_pretrained(name_or_path)
-    except OSError as e:
-        if not Path(name_or_path).exists():
-            raise _offline_hint(name_or_path, e) from e
-        raise
+    tok = AutoTokenizer.from_pretrained(resolve_model(name_or_path, tokenizer_only=True))
     if not tok.is_fast:
         raise ValueError(f"{name_or_path}: lingshu needs a fast tokenizer (offset mappings); got {type(tok).__name__}")
     if len(tok) < 100:
@@ -125,11 +192,7 @@ def load_pretrained_backbone(name_or_path: str, attn: str | None = None, keep_po
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # we print our own, clearer key report
     try:
-        model, info = AutoModel.from_pretrained(name_or_path, output_loading_info=True, **kwargs)
-    except OSError as e:
-        if not os.path.isdir(name_or_path):
-            raise _offline_hint(name_or_path, e) from e
-        raise
+        model, info = AutoModel.from_pretrained(resolve_model(name_or_path), output_loading_info=True, **kwargs)
     finally:
         hf_logging.set_verbosity(verbosity)
     new_pooler = sorted(k for k in info.get("missing_keys", []) if k.startswith("pooler."))

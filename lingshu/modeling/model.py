@@ -142,7 +142,9 @@ def packed_attention(config, seq_lens: torch.Tensor) -> dict:
 
 def load_model(path: str) -> LingshuModel:
     """Load a model directory written by lingshu (config.json with a `lingshu` field)."""
-    config = AutoConfig.from_pretrained(path)
+    from lingshu.modeling.backbone import resolve_model
+
+    config = AutoConfig.from_pretrained(resolve_model(path))
     if not hasattr(config, "lingshu"):
         raise ValueError(f"{path}/config.json has no 'lingshu' field: not a lingshu task model "
                          "(an encoder checkpoint is passed as model.name_or_path to `lingshu train`)")

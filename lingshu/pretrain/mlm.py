@@ -19,6 +19,7 @@ import json
 import logging
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -27,10 +28,14 @@ from transformers import AutoModelForMaskedLM, Trainer, TrainerCallback
 from lingshu.modeling.backbone import (
     build_char_tokenizer,
     load_tokenizer,
+    resolve_model,
     scratch_config,
 )
 from lingshu.training.callbacks import JsonlMetricsLogger
 from lingshu.training.harness import resume_target, save_run, start_run, training_arguments
+
+if TYPE_CHECKING:
+    from lingshu.pretrain.masking import EntityAwareWWMCollator
 
 log = logging.getLogger("lingshu")
 
@@ -175,7 +180,7 @@ def load_mlm(name_or_path: str, attn: str | None = None):
     hf_logging.set_verbosity_error()
     try:
         model, info = AutoModelForMaskedLM.from_pretrained(
-            name_or_path, output_loading_info=True, **({"attn_implementation": attn} if attn else {}))
+            resolve_model(name_or_path), output_loading_info=True, **({"attn_implementation": attn} if attn else {}))
     finally:
         hf_logging.set_verbosity(verbosity)
     prefix = model.base_model_prefix + "."
@@ -319,8 +324,8 @@ def fill_mask(model_dir: str, text: str, top_k: int = 5) -> list[list[tuple[str,
     text = text.replace("[MASK]", tok.mask_token)
     if tok.mask_token not in text:
         raise SystemExit(f"no {tok.mask_token} in the text")
-    fill = pipeline("fill-mask", model=AutoModelForMaskedLM.from_pretrained(model_dir).eval(), tokenizer=tok,
-                    device="cpu")
+    mlm = AutoModelForMaskedLM.from_pretrained(resolve_model(model_dir)).eval()
+    fill = pipeline("fill-mask", model=mlm, tokenizer=tok, device="cpu")
     out = fill(text, top_k=top_k)
     per_mask = out if out and isinstance(out[0], list) else [out]  # one mask: a flat list
     return [[(tok.convert_ids_to_tokens(int(d["token"])), float(d["score"])) for d in m] for m in per_mask]
