@@ -75,9 +75,25 @@ def cmd_train(overrides: list[str], config_name: str = "config") -> int:
     if hint:
         print(hint, file=sys.stderr)
         return 2
+    if not any(o in ("-m", "--multirun") or o.startswith(("--cfg", "-c", "--info", "--help", "hydra.")) for o in overrides):
+        # the output folder and data paths are checked before Hydra writes .hydra/ into the folder
+        from lingshu.config import compose
+        from lingshu.training.harness import check_data_paths, check_output_dir
+
+        cfg = compose([o for o in overrides if "=" in o and not o.startswith("-")], config_name)
+        try:
+            check_output_dir(cfg.output_dir, bool(cfg.get("overwrite")), cfg.trainer.resume not in (None, False, ""),
+                             warn=False)
+            check_data_paths(cfg, choice=next((o.split("=", 1)[1] for o in overrides if o.startswith("data=")), None))
+        except SystemExit as e:
+            print(e if str(e).startswith("error:") else f"error: {e}", file=sys.stderr)
+            return 2
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import DictConfig
+
+    from lingshu.data import DataError
+    from lingshu.modeling.backbone import ModelPathError, OfflineModelError
 
     if config_name == "adapt":
         from lingshu.pretrain.mlm import run_adapt as run
@@ -86,7 +102,10 @@ def cmd_train(overrides: list[str], config_name: str = "config") -> int:
 
     @hydra.main(config_path="conf", config_name=config_name, version_base="1.3")
     def _main(cfg: DictConfig):
-        return run(cfg, HydraConfig.get().runtime.output_dir)
+        try:
+            return run(cfg, HydraConfig.get().runtime.output_dir)
+        except (DataError, ModelPathError, OfflineModelError) as e:  # a message, not a traceback
+            raise SystemExit(f"error: {e}") from None
 
     saved = sys.argv
     sys.argv = [f"lingshu-{'train' if config_name == 'config' else config_name}"] + overrides
@@ -149,18 +168,56 @@ def _flat(d, prefix=""):
             yield key, v
 
 
+def _model_task(model: str):
+    """The task of a lingshu model folder, read from its config.json without loading weights
+    (ModelPathError/OfflineModelError/ValueError for a path that is not one)."""
+    from lingshu.modeling.backbone import resolve_model
+    from lingshu.tasks import task_of
+
+    local = resolve_model(model)
+    spec = json.loads(open(os.path.join(local, "config.json"), encoding="utf-8").read()).get("lingshu")
+    if not isinstance(spec, dict):
+        raise ValueError(f"{model}/config.json has no 'lingshu' field: not a lingshu task model "
+                         "(an encoder checkpoint is passed as model.name_or_path to `lingshu train`)")
+    return task_of(spec)
+
+
+def _open_input(path: str, fmt: str | None):
+    """(Source, layout): the input opened once (a pipe keeps its head for the reader)."""
+    from lingshu.data import detect_format
+    from lingshu.data.source import Source
+
+    src = Source(path)
+    try:
+        return src, detect_format(src, fmt)
+    except BaseException:
+        src.close()
+        raise
+
+
 def cmd_evaluate(a) -> int:
-    import lingshu
     from lingshu.data import read_documents
 
+    task = _model_task(a.model)  # before loading weights: a wrong file is refused in a second
+    src, fmt = _open_input(a.data, a.format)
+    if fmt not in task.eval_layouts:
+        src.close()
+        print(f"error: {a.data} is a {fmt} file; a {task.name} model is scored on "
+              f"{', '.join(task.eval_layouts)} files (gold {task.noun} annotations it predicts)", file=sys.stderr)
+        return 2
+    import lingshu
+
     nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size)
-    task = nlp.task
     allowed = task.eval_allowed_labels(nlp.labels, a.strict_labels, getattr(nlp, "patterns", None))
-    res = read_documents(a.data, format=a.format, labels=allowed)
+    res = read_documents(src, format=fmt, labels=allowed)
     print(res.report.summary().splitlines()[0], file=sys.stderr)
     if res.report.records_skipped:
         print(res.report.summary(), file=sys.stderr)
     gold = res.documents
+    if not gold:
+        print(f"error: nothing to score: none of the {res.report.records_read:,} records of {a.data} could be "
+              "read (see above)", file=sys.stderr)
+        return 1
     pred = nlp.predict(gold, progress=True)
     report = task.metrics(gold, pred)
     report.update({"model": a.model, "data": a.data, "task": task.name, "decoder": nlp.spec.decoder,
@@ -185,22 +242,27 @@ def cmd_evaluate(a) -> int:
 def cmd_predict(a) -> int:
     """Stream: file -> reader -> `nlp.pipe` -> writer, so memory stays bounded whatever the
     input's size; records are written in input order."""
-    import lingshu
-    from lingshu.data import ValidationReport, detect_format, iter_documents, write_documents
+    from lingshu.data import ValidationReport, iter_documents, write_documents
     from lingshu.data.validate import AnyLabel
 
-    nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size)
-    task = nlp.task
+    task = _model_task(a.model)  # the output layout is checked before the weights load
     try:
         task.output_layout(a.output_format, None)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    fmt = a.format or detect_format(a.input)
+    src, fmt = _open_input(a.input, a.format)
     out_fmt = task.output_layout(a.output_format, fmt)
+    import lingshu
+
+    try:
+        nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size)
+    except BaseException:
+        src.close()
+        raise
     report = ValidationReport()
     # prediction ignores gold labels: a pair record labelled "NA" is predicted, not skipped
-    docs = iter_documents(a.input, format=fmt, labels=AnyLabel() if fmt == "pair" else None, report=report)
+    docs = iter_documents(src, format=fmt, labels=AnyLabel() if fmt == "pair" else None, report=report)
     total = 0
 
     def counted(stream):
@@ -220,12 +282,14 @@ def cmd_data(a) -> int:
 
     try:
         labels = set(a.labels.split(",")) if getattr(a, "labels", None) else None
-        res = read_documents(a.file, format=a.format, strict=getattr(a, "strict", False), labels=labels)
+        src, fmt = _open_input(a.file, a.format)
+        res = read_documents(src, format=fmt, strict=getattr(a, "strict", False), labels=labels)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if a.data_cmd == "validate":
         print(res.report.summary())
+        failed = bool(res.report.records_skipped)
         if getattr(a, "schema", None):
             from lingshu.data import load_spo_schema, schema_coverage
 
@@ -235,8 +299,12 @@ def cmd_data(a) -> int:
             for st, pred, ot, n in cov["outside"][:20]:
                 print(f"  outside: ({st}, {pred}, {ot}) x{n}")
             if cov["outside_schema"] and getattr(a, "strict", False):
-                return 1
-        return 1 if res.report.records_skipped and getattr(a, "strict", False) else 0
+                failed = True
+        n = res.report.records_skipped
+        print(f"FAILED: {n:,} record{'s' if n != 1 else ''} skipped (exit status 1)" if failed and
+              res.report.records_skipped else ("FAILED: triples outside the schema (exit status 1)" if failed
+                                               else "OK: every record kept"))
+        return 1 if failed else 0
     print(format_stats(corpus_stats(res.documents)))
     return 0
 
@@ -323,6 +391,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_paths(a) -> str | None:
+    """What is wrong with the paths a command was given, before it loads anything: an input that
+    is missing or a folder, an output that is a folder or is the input itself."""
+    from lingshu.io import same_file
+
+    inputs = [getattr(a, n) for n in ("data", "input", "file") if isinstance(getattr(a, n, None), str)]
+    for many in ("inputs", "corpus"):  # corpus prepare IN..., tokenizer train CORPUS...
+        inputs += [i for i in getattr(a, many, None) or [] if isinstance(i, str)]
+    for path in inputs:
+        if os.path.isdir(path):
+            return f"{path} is a directory; give a file"
+        if not os.path.exists(path):
+            return f"no such file: {path}"
+    out = getattr(a, "output", None)
+    if isinstance(out, str):
+        if os.path.isdir(out) and a.cmd != "tokenizer":  # tokenizer train -o names a folder
+            return f"-o {out} is a directory; give the file to write"
+        for path in inputs:
+            if same_file(out, path):
+                return f"-o {out} is the input file {path}: it would be overwritten; give another output file"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -338,18 +429,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     handlers = {"evaluate": cmd_evaluate, "predict": cmd_predict, "data": cmd_data, "quickstart": cmd_quickstart,
                 "fill-mask": cmd_fill_mask}
-    for name in ("model", "data", "input", "file"):  # paths a command reads must be what it expects
-        path = getattr(a, name, None)
-        if isinstance(path, str) and os.path.isdir(path) and name != "model":
-            print(f"error: {path} is a directory; give a file", file=sys.stderr)
-            return 2
-    out = getattr(a, "output", None)
-    if isinstance(out, str) and os.path.isdir(out):
-        print(f"error: -o {out} is a directory; give the file to write", file=sys.stderr)
+    problem = _check_paths(a)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
+    from lingshu.modeling.backbone import ModelPathError, OfflineModelError
+
     try:
         return handlers[a.cmd](a) if a.cmd in handlers else a.func(a)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ModelPathError, OfflineModelError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `lingshu data validate FILE | head`: the reader has gone, nothing is wrong

@@ -41,3 +41,19 @@ def _umask() -> int:
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_open(path) as f:
         f.write(text)
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when `a` and `b` name one file (the same path, a link, or a hard link to it)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def refuse_overwriting_input(output: str | Path, inputs) -> None:
+    """ValueError when `output` is one of `inputs`: writing it would replace what is being read."""
+    for i in inputs:
+        if same_file(output, i):
+            raise ValueError(f"the output {output} is the input {i}: writing it would replace the input; "
+                             "give another output file")

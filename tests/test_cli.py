@@ -87,12 +87,16 @@ def test_data_commands(shared, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"text": "张三", "label": {"name": {"张三": [[0, 1]]}}}\n{"text": "李四", "label": {"name": {"王五": [[0, 1]]}}}\n',
                    encoding="utf-8")
-    assert main(["data", "validate", str(bad)]) == 0
+    assert main(["data", "validate", str(bad)]) == 1  # a skipped record fails validation
     out = capsys.readouterr().out
-    assert "bad.json:2" in out and "1 skipped" in out
+    assert "bad.json:2" in out and "1 skipped" in out and "FAILED: 1 record skipped" in out
+    good = tmp_path / "good.json"
+    good.write_text(bad.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    assert main(["data", "validate", str(good)]) == 0
+    assert "OK: every record kept" in capsys.readouterr().out
     assert main(["data", "validate", "--strict", str(bad)]) == 1
     assert "bad.json:2" in capsys.readouterr().err
-    assert main(["data", "validate", "--labels", "person", str(shared / "cluener" / "dev.json")]) == 0
+    assert main(["data", "validate", "--labels", "person", str(shared / "cluener" / "dev.json")]) == 1
     assert "unknown_label" in capsys.readouterr().out
 
 

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lingshu.io import atomic_open
+from lingshu.io import atomic_open, refuse_overwriting_input
 
 FORMATS = ("text", "jsonl", "tsv")
 DROP_REASONS = ("no_chinese", "too_short", "too_long", "duplicate")
@@ -446,7 +446,8 @@ def prepare_corpus(
 
     Raises:
         FileNotFoundError: an input does not exist (named in the message); nothing is written.
-        ValueError: bad options, a JSON array given as JSON lines, or unknown TSV column names.
+        ValueError: bad options, a JSON array given as JSON lines, unknown TSV column names, or an
+            output that is one of the inputs.
 
     Bad records (a line that is not valid JSON, lacks a field, has too few columns, or is not
     UTF-8) never stop the run: they are counted and the first few reported as ``file:line: why``.
@@ -460,6 +461,7 @@ def prepare_corpus(
             raise FileNotFoundError(f"corpus input not found: {p}")
         if not p.is_file():
             raise FileNotFoundError(f"corpus input is not a file: {p}")
+    refuse_overwriting_input(output, paths)
     if min_chars < 0 or max_chars < min_chars:
         raise ValueError(f"need 0 <= min_chars <= max_chars, got min_chars={min_chars}, max_chars={max_chars}")
     if chunk_lines < 1:

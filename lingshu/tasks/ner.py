@@ -128,6 +128,7 @@ class NerPipeline(Pipeline):
 class NerTask(Task):
     name = "ner"
     output_layouts = ("spans", "cluener", "cmeee", "conll")
+    eval_layouts = ("cluener", "cmeee", "spans", "conll")
     config_keys = ("head_size", "dropout")
 
     def check_spec(self, spec: ModelSpec) -> None:

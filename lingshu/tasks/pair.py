@@ -103,6 +103,7 @@ class PairTask(Task):
     name = "pair"
     main_metric = "accuracy"
     output_layouts = ("pair",)
+    eval_layouts = ("pair",)
     noun = "label"
     curve = {"metric": "eval_accuracy", "name": "dev_accuracy.png", "ylabel": "dev accuracy"}
     config_keys = ("dropout", "pooler")

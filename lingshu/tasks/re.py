@@ -261,6 +261,7 @@ class RePipeline(Pipeline):
 class ReTask(Task):
     name = "re"
     output_layouts = ("cmeie",)
+    eval_layouts = ("cmeie",)
     noun = "triple"
     curve = {"ylabel": "dev F1 (strict triples)"}
     config_keys = ("head_size", "pattern_loss", "dropout", "mention_threshold", "type_threshold",
