@@ -114,7 +114,7 @@ def test_pairs_across_windows_are_counted_and_merged_once(bert_tok):
     results = []
     for w in wins:
         u = {c: i for i, c in enumerate(encs[0].unit_char)}
-        ms, s_idx, o_idx = [], None, None
+        ms = []
         for name, typ in (("肺炎", "疾病"), ("咳嗽", "症状")):
             c0 = text.index(name)
             a, b = u[c0] - w.u0, u[c0 + len(name) - 1] - w.u0

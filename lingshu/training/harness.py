@@ -56,9 +56,90 @@ def learning_rate(cfg: DictConfig) -> float:
     return float(lr if lr is not None else cfg.model.learning_rate)
 
 
+# what a lingshu run folder holds (train, adapt); anything else in an output_dir is the user's
+RUN_MARKERS = ("lingshu_config.yaml", "train_summary.json", "metrics.jsonl")
+RUN_FILES = {
+    "config.json", "model.safetensors", "pytorch_model.bin", "generation_config.json", "tokenizer.json",
+    "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt", "sentencepiece.bpe.model",
+    "chat_template.jinja", "training_args.bin", "README.md", "char_vocab", ".hydra", *RUN_MARKERS,
+}
+
+
+def _is_checkpoint(p: Path) -> bool:
+    return p.name.startswith("checkpoint-") and p.name.rsplit("-", 1)[-1].isdigit()
+
+
+def is_run_dir(path: Path) -> bool:
+    """A folder an earlier lingshu train/adapt wrote: it holds one of RUN_MARKERS, or a
+    config.json with a `lingshu` field, or checkpoint-N folders."""
+    if any((path / m).is_file() for m in RUN_MARKERS) or any(_is_checkpoint(p) for p in path.iterdir()):
+        return True
+    try:
+        return "lingshu" in json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def check_output_dir(run_dir: str | Path, overwrite: bool = False, resume: bool = False, warn: bool = True) -> None:
+    """Refuse (SystemExit) an output_dir that holds anything but an earlier lingshu run, unless
+    `overwrite`; an earlier run is replaced, with a warning (unless resuming it)."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        if path.exists():
+            raise SystemExit(f"output_dir={run_dir} is a file; give a folder")
+        return
+    entries = [p for p in path.iterdir() if p.name != ".hydra"]
+    if not entries or resume:
+        return
+    if is_run_dir(path):
+        if warn:
+                log.warning("output_dir=%s holds an earlier lingshu run: its model, metrics and checkpoints are "
+                        "replaced (trainer.resume=true continues it instead)", run_dir)
+        return
+    if overwrite:
+        if warn:
+                log.warning("output_dir=%s is not empty (overwrite=true): lingshu's files in it are replaced, the "
+                        "rest is left as it is", run_dir)
+        return
+    foreign = sorted(p.name for p in entries if p.name not in RUN_FILES and not _is_checkpoint(p))
+    raise SystemExit(f"output_dir={run_dir} is not empty and is not a lingshu run (it holds "
+                     f"{', '.join(foreign[:6])}{' …' if len(foreign) > 6 else ''}); choose a new folder, or pass "
+                     "overwrite=true to write into it (only lingshu's own files are ever replaced or removed)")
+
+
+def check_data_paths(cfg: DictConfig, keys=("train", "dev", "test", "schema"), choice: str | None = None) -> None:
+    """Every data.KEY path that is set names a readable file (SystemExit otherwise, before any
+    work): a preset (data=cmeee, `choice`) names paths relative to the current folder."""
+    if choice is None:
+        try:
+            from hydra.core.hydra_config import HydraConfig
+
+            choice = HydraConfig.get().runtime.choices.get("data")
+        except (ValueError, ImportError):  # not under Hydra (a test calling run() directly)
+            pass
+    for key in keys:
+        value = cfg.data.get(key)
+        if not value:
+            continue
+        path = Path(str(value))
+        if path.is_file():
+            continue
+        what = "is a folder, not a file" if path.is_dir() else "not found"
+        preset = f" (from data={choice})" if choice and choice != "none" else ""
+        hint = ("\n  relative paths resolve against the current folder, " + os.getcwd()
+                + ("; data=demo is written by `lingshu quickstart`: run from the folder that holds "
+                   "lingshu-quickstart/" if choice == "demo" else
+                   "; the data= presets expect shared/ beside the current folder (../shared/data)"
+                   if preset else ""))
+        raise SystemExit(f"error: data.{key}={value}{preset}: {what}" + ("" if path.is_absolute() else hint))
+
+
 def start_run(cfg: DictConfig, run_dir: str | Path) -> Path:
-    """Seed everything, create the run folder and, unless resuming, start a fresh metrics.jsonl."""
+    """Check the output folder and data paths, seed everything, create the run folder and,
+    unless resuming, start a fresh metrics.jsonl."""
     run_dir = Path(run_dir)
+    check_output_dir(run_dir, bool(cfg.get("overwrite", False)), cfg.trainer.resume not in (None, False, "false", ""))
+    check_data_paths(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(int(cfg.trainer.seed))
     log_file = run_dir / "metrics.jsonl"
@@ -153,12 +234,13 @@ def save_run(trainer, tokenizer, cfg: DictConfig, run_dir: Path, summary: dict, 
         return []
     trainer.save_model(str(run_dir))
     tokenizer.save_pretrained(str(run_dir))
-    if (run_dir / "char_vocab").exists():  # a from-scratch vocabulary, now saved with the tokenizer
+    if (run_dir / "char_vocab" / "vocab.txt").is_file():  # the from-scratch vocabulary, now saved with the tokenizer
         shutil.rmtree(run_dir / "char_vocab")
     OmegaConf.save(cfg, run_dir / "lingshu_config.yaml", resolve=True)
     (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     plots = plot_curves(trainer.state.log_history, run_dir, **(curve or {}))
     if not cfg.trainer.keep_checkpoints:
         for ck in run_dir.glob("checkpoint-*"):
-            shutil.rmtree(ck, ignore_errors=True)
+            if _is_checkpoint(ck) and ck.is_dir():  # what the Trainer wrote, not a user's checkpoint-best/
+                shutil.rmtree(ck, ignore_errors=True)
     return plots

@@ -1,0 +1,213 @@
+"""What a careful user's mistakes must not cost: an output that is the input, a typo'd model
+path, the wrong kind of file for evaluate, a data path that does not exist, an output_dir that
+holds the user's own files. Each is refused before any work, with a message that says what to do.
+Nothing here trains a model: the refusals happen before weights load."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lingshu.cli import main
+from lingshu.modeling.backbone import ModelPathError, OfflineModelError, resolve_model
+from lingshu.training.harness import check_output_dir, is_run_dir, save_run
+
+
+def _fake_model(path: Path, task: str = "ner") -> Path:
+    """A folder that reads as a lingshu model of `task` from its config.json alone (no weights:
+    every command below must refuse before loading them)."""
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"model_type": "bert", "lingshu": {"task": task}}),
+                                      encoding="utf-8")
+    return path
+
+
+def _cluener(path: Path) -> Path:
+    path.write_text('{"text": "张三在北京", "label": {"name": {"张三": [[0, 1]]}}}\n', encoding="utf-8")
+    return path
+
+
+# --- an output that is the input ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cmd", ["predict", "evaluate"])
+def test_output_that_is_the_input_is_refused(tmp_path, capsys, cmd):
+    model = _fake_model(tmp_path / "m")
+    data = _cluener(tmp_path / "d.json")
+    before = data.read_bytes()
+    assert main([cmd, str(model), str(data), "-o", str(data)]) == 2
+    assert "is the input" in capsys.readouterr().err
+    link = tmp_path / "link.json"
+    link.symlink_to(data)  # another name for the same file
+    assert main([cmd, str(model), str(data), "-o", str(link)]) == 2
+    assert data.read_bytes() == before
+
+
+def test_corpus_prepare_refuses_to_overwrite_its_input(tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("患者出现发热咳嗽等症状，持续三天。\n", encoding="utf-8")
+    before = corpus.read_bytes()
+    assert main(["corpus", "prepare", str(corpus), "-o", str(corpus), "--workers", "1", "--no-progress"]) != 0
+    assert "input" in capsys.readouterr().err
+    assert corpus.read_bytes() == before
+    from lingshu.pretrain.corpus import prepare_corpus
+
+    with pytest.raises(ValueError, match="is the input"):
+        prepare_corpus([corpus], corpus, workers=1, progress=False)
+    assert corpus.read_bytes() == before
+
+
+# --- inputs checked before the model loads ---------------------------------------------------
+
+
+def test_missing_input_and_bad_output_format_refused_before_loading(tmp_path, capsys):
+    model = _fake_model(tmp_path / "m")  # no weights: loading would fail, so reaching it fails the test
+    assert main(["predict", str(model), str(tmp_path / "nope.txt"), "-o", str(tmp_path / "o.jsonl")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    data = _cluener(tmp_path / "d.json")
+    assert main(["predict", str(model), str(data), "-o", str(tmp_path / "o"), "--output-format", "xml"]) == 2
+    assert "cannot be written as 'xml'" in capsys.readouterr().err
+    assert main(["predict", str(model), str(tmp_path), "-o", str(tmp_path / "o.jsonl")]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert main(["evaluate", str(model), str(tmp_path / "nope.json")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task,content,layout", [
+    ("ner", '{"query1": "头痛", "query2": "头疼", "label": "2"}\n', "pair"),
+    ("ner", "张三在北京工作。\n李四去了上海。\n", "text"),
+    ("re", '{"text": "张三在北京", "label": {"name": {"张三": [[0, 1]]}}}\n', "cluener"),
+    ("pair", '{"text": "张三在北京", "label": {"name": {"张三": [[0, 1]]}}}\n', "cluener"),
+])
+def test_evaluate_refuses_a_file_the_task_cannot_be_scored_on(tmp_path, capsys, task, content, layout):
+    model = _fake_model(tmp_path / "m", task)
+    data = tmp_path / "d.json"
+    data.write_text(content, encoding="utf-8")
+    assert main(["evaluate", str(model), str(data)]) == 2
+    err = capsys.readouterr().err
+    assert f"is a {layout} file" in err and f"a {task} model is scored on" in err
+
+
+# --- model paths ------------------------------------------------------------------------------
+
+
+def test_model_path_errors_say_what_is_wrong(tmp_path):
+    (tmp_path / "runs" / "crf-model").mkdir(parents=True)
+    with pytest.raises(ModelPathError, match="no such folder.*did you mean"):
+        resolve_model(str(tmp_path / "runs" / "crf-modle"))
+    os.chdir(tmp_path)  # `runs/typo`: runs/ is a folder here, so this is a path, not a hub id
+    try:
+        with pytest.raises(ModelPathError, match="no such folder: runs/typo"):
+            resolve_model("runs/typo")
+    finally:
+        os.chdir(Path(__file__).parent)
+    with pytest.raises(ModelPathError, match="no config.json"):
+        resolve_model(str(tmp_path / "runs" / "crf-model"))
+    (tmp_path / "f.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(ModelPathError, match="is a file"):
+        resolve_model(str(tmp_path / "f.txt"))
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "config.json").write_text(json.dumps({"model_type": "no-such-arch"}), encoding="utf-8")
+    with pytest.raises(ModelPathError, match="model_type 'no-such-arch'"):
+        resolve_model(str(odd))
+    (odd / "config.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ModelPathError, match="no model_type"):
+        resolve_model(str(odd))
+
+
+def test_hub_id_not_cached_fails_at_once_with_the_hf_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(OfflineModelError, match="hf download org/some-model"):
+        resolve_model("org/some-model")
+
+
+def test_cli_typo_model_path_is_one_line_error(tmp_path):
+    data = _cluener(tmp_path / "d.json")
+    r = subprocess.run([sys.executable, "-m", "lingshu.cli", "predict", "runs/does-not-exist", str(data), "-o",
+                        str(tmp_path / "o.jsonl")], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert "runs/does-not-exist" in r.stderr and ("no such folder" in r.stderr or "hf download" in r.stderr)
+
+
+# --- data paths and the output folder of train -------------------------------------------------
+
+
+def test_train_refuses_missing_data_and_a_foreign_output_dir(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+    def train(*args):
+        return subprocess.run([sys.executable, "-m", "lingshu.cli", "train", *args], capture_output=True,
+                              text=True, timeout=300, cwd=tmp_path, env=env)
+
+    r = train("data.train=missing.json", f"output_dir={tmp_path / 'out'}")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "data.train=missing.json" in r.stderr and "not found" in r.stderr and "current folder" in r.stderr
+    r = train("data=cmeee", f"output_dir={tmp_path / 'out'}")
+    assert r.returncode != 0 and "(from data=cmeee)" in r.stderr and "Traceback" not in r.stderr
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes", encoding="utf-8")
+    (mine / "checkpoint-best").mkdir()
+    data = _cluener(tmp_path / "d.json")
+    r = train(f"data.train={data}", f"output_dir={mine}")
+    assert r.returncode != 0 and "not a lingshu run" in r.stderr and "overwrite=true" in r.stderr
+    assert sorted(p.name for p in mine.iterdir()) == ["checkpoint-best", "notes.txt"]  # not even .hydra/
+
+
+def test_output_dir_policy(tmp_path):
+    check_output_dir(tmp_path / "new")  # nothing there: fine
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    check_output_dir(empty)
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "data.csv").write_text("x", encoding="utf-8")
+    with pytest.raises(SystemExit, match="data.csv"):
+        check_output_dir(user)
+    check_output_dir(user, overwrite=True)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "lingshu_config.yaml").write_text("a: 1\n", encoding="utf-8")
+    assert is_run_dir(run) and not is_run_dir(user)
+    check_output_dir(run)  # an earlier run is replaced, with a warning
+
+
+def test_save_run_removes_only_lingshus_checkpoints(tmp_path):
+    """A finished run removes the Trainer's checkpoint-N folders, never a user's folder that
+    merely starts with checkpoint-."""
+    from omegaconf import OmegaConf
+
+    run = tmp_path / "run"
+    for name in ("checkpoint-10", "checkpoint-20", "checkpoint-best", "checkpoint-old-notes"):
+        (run / name).mkdir(parents=True)
+    (run / "char_vocab").mkdir()
+    (run / "char_vocab" / "mine.txt").write_text("x", encoding="utf-8")  # not a vocabulary lingshu wrote
+
+    class FakeTrainer:
+        class state:
+            log_history = []
+
+        def is_world_process_zero(self):
+            return True
+
+        def save_model(self, d):
+            (Path(d) / "model.safetensors").write_bytes(b"")
+
+    class FakeTok:
+        def save_pretrained(self, d):
+            (Path(d) / "tokenizer.json").write_text("{}", encoding="utf-8")
+
+    cfg = OmegaConf.create({"trainer": {"keep_checkpoints": False}})
+    save_run(FakeTrainer(), FakeTok(), cfg, run, {"a": 1})
+    left = sorted(p.name for p in run.iterdir())
+    assert "checkpoint-10" not in left and "checkpoint-20" not in left
+    assert {"checkpoint-best", "checkpoint-old-notes", "char_vocab"} <= set(left)
