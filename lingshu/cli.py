@@ -348,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     fm = sub.add_parser("fill-mask", help="top predictions of an MLM for each [MASK] in a text")
     fm.add_argument("model", help="a directory written by `lingshu adapt` (or any masked-LM checkpoint)")
     fm.add_argument("text", help='e.g. "患者出现[MASK][MASK]等症状"')
-    fm.add_argument("--top-k", type=int, default=5)
+    fm.add_argument("--top-k", type=int, default=5, help="predictions shown per [MASK] (default: %(default)s)")
 
     def model_opts(sp):
         sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda when available)")
@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="check and describe data files")
     dsub = d.add_subparsers(dest="data_cmd", metavar="SUBCOMMAND", required=True)
     v = dsub.add_parser("validate", help="report bad records with file, line and field")
-    v.add_argument("file")
+    v.add_argument("file", help="the file to check (any layout lingshu reads; a pipe such as /dev/stdin too)")
     formats = "cluener, cmeee, spans, conll, text, cmeie, pair (default: detected)"
     v.add_argument("--format", default=None, help=formats)
     v.add_argument("--strict", action="store_true", help="fail on the first problem")
@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "pair: class labels); any other is an error")
     s = dsub.add_parser("stats", help="records, lengths, entities per type, nested/overlapping counts; "
                                       "relations per predicate; label distribution")
-    s.add_argument("file")
+    s.add_argument("file", help="the file to describe")
     s.add_argument("--format", default=None, help=formats)
     return p
 
@@ -418,6 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _setup_logging()
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # `kill PID`: unwind like Ctrl-C, so temp files go
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if argv and argv[0] == "train":
         return cmd_train(argv[1:])
     if argv and argv[0] == "adapt":

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
+log = logging.getLogger("lingshu")
+
 
 @contextmanager
 def atomic_open(path: str | Path) -> Iterator[IO[str]]:
     """Open `path` for writing text so that readers never see a half-written file.
 
-    Writes to a temporary file in the same folder and renames it over `path` on success; on
-    any error the temporary file is removed and `path` is left as it was.
+    Writes to a temporary file `.NAME.PID.XXXX.tmp` in the same folder and renames it over
+    `path` on success; on any error (SIGTERM too, under the `lingshu` command, which turns it
+    into SystemExit) the temporary file is removed and `path` is left as it was. Temporary files
+    a killed writer (SIGKILL) left for `path` are removed the next time it is written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path)
+    # the writer's pid is in the name, so a later run can tell a dead writer's leftovers from a live one's
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             yield f
@@ -30,6 +37,43 @@ def atomic_open(path: str | Path) -> Iterator[IO[str]]:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Remove `.NAME.PID.*.tmp` files of `path` whose writer is no longer running; returns them."""
+    path = Path(path)
+    gone = []
+    try:
+        candidates = list(path.parent.glob(f".{glob_escape(path.name)}.*.tmp"))
+    except OSError:
+        return gone
+    for tmp in candidates:
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            try:
+                tmp.unlink()
+                gone.append(tmp)
+            except OSError:
+                pass
+    if gone:
+        log.warning("removed %d temporary file(s) an interrupted run left for %s", len(gone), path)
+    return gone
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
 
 
 def _umask() -> int:

@@ -211,3 +211,43 @@ def test_save_run_removes_only_lingshus_checkpoints(tmp_path):
     left = sorted(p.name for p in run.iterdir())
     assert "checkpoint-10" not in left and "checkpoint-20" not in left
     assert {"checkpoint-best", "checkpoint-old-notes", "char_vocab"} <= set(left)
+
+
+# --- interrupted writers and closed pipes ---------------------------------------------------------
+
+
+def test_sigterm_removes_the_temp_file_and_stale_ones_are_cleaned(tmp_path):
+    """A writer killed with SIGTERM under the lingshu command leaves no temp file; one killed with
+    SIGKILL leaves one, which the next write of the same file removes."""
+    import signal
+
+    from lingshu.io import atomic_write_text
+
+    target = tmp_path / "out.jsonl"
+    code = ("import sys, time\nfrom lingshu.cli import main\n"
+            "import lingshu.io as io\n"
+            "def slow(argv):\n"
+            "    with io.atomic_open(sys.argv[1]) as f:\n"
+            "        f.write('x'); f.flush(); print('ready', flush=True); time.sleep(600)\n"
+            "import lingshu.cli as cli\ncli.cmd_quickstart = lambda a: slow(a)\n"
+            "sys.exit(main(['quickstart']))\n")
+    for sig, leaves in ((signal.SIGTERM, False), (signal.SIGKILL, True)):
+        p = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        assert len(list(tmp_path.glob(".out.jsonl.*.tmp"))) == 1
+        p.send_signal(sig)
+        p.wait(timeout=120)
+        left = list(tmp_path.glob(".out.jsonl.*.tmp"))
+        assert bool(left) == leaves and not target.exists()
+    # the SIGKILLed writer is gone: its temp file is stale
+    atomic_write_text(target, "done\n")
+    assert target.read_text(encoding="utf-8") == "done\n" and not list(tmp_path.glob(".out.jsonl.*.tmp"))
+
+
+@pytest.mark.parametrize("reader", ["head -1", "true"])  # `true` closes the pipe before anything is written
+def test_validate_into_a_closed_pipe_is_quiet(shared, reader):
+    cmd = f"{sys.executable} -m lingshu.cli data validate {shared / 'cluener' / 'dev.json'} | {reader}; " \
+          "exit ${PIPESTATUS[0]}"
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "BrokenPipe" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert ("records read" in r.stdout) == (reader != "true")

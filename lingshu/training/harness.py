@@ -234,6 +234,10 @@ def save_run(trainer, tokenizer, cfg: DictConfig, run_dir: Path, summary: dict, 
         return []
     trainer.save_model(str(run_dir))
     tokenizer.save_pretrained(str(run_dir))
+    from lingshu.io import _umask
+
+    for f in run_dir.glob("*.safetensors"):  # safetensors writes them owner-only; follow the umask like the rest
+        f.chmod(0o666 & ~_umask())
     if (run_dir / "char_vocab" / "vocab.txt").is_file():  # the from-scratch vocabulary, now saved with the tokenizer
         shutil.rmtree(run_dir / "char_vocab")
     OmegaConf.save(cfg, run_dir / "lingshu_config.yaml", resolve=True)
