@@ -14,7 +14,7 @@ from typing import IO, Any, Callable, Iterator
 
 from lingshu.data.jsonio import LAYOUT, first_list_record, json_lines, json_list
 from lingshu.data.report import DataError, Problem, ValidationReport
-from lingshu.data.source import Source
+from lingshu.data.source import LONE_SURROGATE, Source
 from lingshu.data.validate import AnyLabel, Checker, RawEntity
 from lingshu.schema import Document
 
@@ -77,8 +77,12 @@ _SEPARATORS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "
 def dumps(obj: Any) -> str:
     """One JSON record on one line, non-ASCII kept readable except the Unicode line separators
     (U+2028, U+2029, U+0085), escaped: tools that split lines on them (``str.splitlines``, many
-    editors) would otherwise see a record broken in two."""
-    return json.dumps(obj, ensure_ascii=False).translate(_SEPARATORS)
+    editors) would otherwise see a record broken in two. A lone surrogate (read from a ``\\udXXX``
+    escape in an id or an extra field) is written back as that escape: it has no UTF-8 form."""
+    out = json.dumps(obj, ensure_ascii=False).translate(_SEPARATORS)
+    if LONE_SURROGATE.search(out):  # only inside strings, where the escape means the same
+        out = LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", out)
+    return out
 
 
 # Keys that hold each layout's annotation; a record with another layout's key and none of its

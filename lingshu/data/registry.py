@@ -80,7 +80,7 @@ def detect_format(path: str | Path | Source, format: str | None = None) -> str:
     then a record or ``]``) -> pair if the first record has "query1" or "text1" (KUAKE-QQR),
     else cmeee; JSON lines (a line that parses as a JSON object, or a first line starting with
     ``{"``) -> judged on the first record that has one of these keys, in this order: "spo_list"
-    -> cmeie, "text1" or "query1" -> pair, "label" -> cluener, "entities" -> spans; cluener when
+    -> cmeie, "text1" or "query1" -> pair, "entities" -> spans, "label" -> cluener; cluener when
     none has any (CLUENER's test file holds only id/text; both read it alike); character-level
     CoNLL lines (one character, a tag; see `lingshu.data.conll.looks_like`) -> conll; anything
     else -> text, so a plain text whose first line starts with ``[`` or ``{`` is text. Lines are
@@ -143,10 +143,10 @@ def _detect(src: Source) -> str:
                 return "cmeie"
             if "text1" in obj or "query1" in obj:
                 return "pair"
+            if "entities" in obj:  # before "label": a spans record may carry a predicted label
+                return "spans"
             if "label" in obj:
                 return "cluener"
-            if "entities" in obj:
-                return "spans"
         # Records with neither key (CLUENER's test file: id + text) read alike either way.
         if records or body.startswith('{"'):
             return "cluener"
