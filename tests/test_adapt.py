@@ -55,7 +55,7 @@ def test_mlm_loss_falls_and_saves(mlm_dir):
     assert losses[-1] < losses[0] - 1.0, losses
     assert "eval_masked_accuracy" in final and final["eval_perplexity"] > 1
     summary = json.loads((out / "train_summary.json").read_text())
-    assert summary["masking"]["mentions"] > 0  # the lexicon found entities in the corpus
+    assert summary["masking"]["entity_operations"]["mentions"] > 0 and summary["masking"]["strategy"]  # the lexicon found entities in the corpus
     assert (out / "loss.png").exists() and (out / "heldout_accuracy.png").exists()
 
 

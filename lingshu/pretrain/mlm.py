@@ -261,7 +261,11 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
     result = trainer.train(resume_from_checkpoint=resume)
     final = trainer.evaluate() if held else {}
     summary = {"train_runtime_s": result.metrics.get("train_runtime"), "global_step": trainer.state.global_step,
-               "train_sequences": len(train), "heldout_sequences": len(held), "masking": dict(collator.stats),
+               "train_sequences": len(train), "heldout_sequences": len(held), "masking": {
+                   **OmegaConf.to_container(cfg.masking, resolve=True),
+                   # entity mentions seen / masked whole / replaced / deleted (main process; none
+                   # counted when DataLoader workers build the batches)
+                   "entity_operations": dict(collator.stats)},
                "heldout": {k: v for k, v in final.items() if k.startswith("eval_")}}
     save_run(trainer, tok, cfg, run_dir, summary, {"metric": "eval_masked_accuracy", "name": "heldout_accuracy.png",
                                                    "ylabel": "held-out masked-token accuracy"})

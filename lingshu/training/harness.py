@@ -141,6 +141,9 @@ def start_run(cfg: DictConfig, run_dir: str | Path) -> Path:
     check_output_dir(run_dir, bool(cfg.get("overwrite", False)), cfg.trainer.resume not in (None, False, "false", ""))
     check_data_paths(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" bars; training keeps its own
     set_seed(int(cfg.trainer.seed))
     log_file = run_dir / "metrics.jsonl"
     if int(os.environ.get("LOCAL_RANK", "0")) == 0 and log_file.exists() and not cfg.trainer.resume:
