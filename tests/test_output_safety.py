@@ -251,3 +251,12 @@ def test_validate_into_a_closed_pipe_is_quiet(shared, reader):
     r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "BrokenPipe" not in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert ("records read" in r.stdout) == (reader != "true")
+
+
+def test_report_table_aligns_chinese_names_by_display_width():
+    from lingshu.training.metrics import display_width, format_table
+
+    m = {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2, "predicted": 2}
+    table = format_table({"per_type": {"临床表现": m, "ab": m}, "micro": m}, "per_type", "predicate")
+    rows = [r for r in table.splitlines() if not r.startswith("-")]
+    assert len({display_width(r) for r in rows}) == 1, table  # every row ends in the same column

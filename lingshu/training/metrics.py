@@ -56,15 +56,28 @@ def span_metrics(gold: list[Document], pred: list[Document]) -> dict:
     }
 
 
+def display_width(s: str) -> int:
+    """Terminal columns of `s`: wide and full-width characters (CJK) take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def pad(s: str, width: int) -> str:
+    """`s` left-aligned in `width` terminal columns (f-string padding counts characters)."""
+    return s + " " * max(0, width - display_width(s))
+
+
 def format_table(report: dict, key: str = "per_type", title: str = "type") -> str:
-    """The per-type table, then the micro row."""
+    """The per-type table, then the micro row; names padded by display width, so Chinese
+    predicate names line up."""
     rows = [(t, m) for t, m in report[key].items()] + [("micro", report["micro"])]
-    w = max(8, max(len(t) for t, _ in rows) + 1)
-    out = [f"{title:<{w}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8} {'predicted':>9}"]
+    w = max(8, max(display_width(t) for t, _ in rows) + 1)
+    out = [f"{pad(title, w)} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8} {'predicted':>9}"]
     for t, m in rows:
         if t == "micro":
             out.append("-" * len(out[0]))
-        out.append(f"{t:<{w}} {m['precision']:>9.4f} {m['recall']:>9.4f} {m['f1']:>9.4f} "
+        out.append(f"{pad(t, w)} {m['precision']:>9.4f} {m['recall']:>9.4f} {m['f1']:>9.4f} "
                    f"{m['support']:>8d} {m['predicted']:>9d}")
     return "\n".join(out)
 
