@@ -232,8 +232,11 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
 
     lexicon = load_lexicon(mk.lexicon) if mk.lexicon else []
     keywords = load_lexicon(mk.keywords) if mk.keywords else []
+    log.info("loading the jieba segmenter%s (a minute on a large lexicon)",
+             f" with {len(lexicon):,} lexicon terms and {len(keywords):,} keywords" if lexicon or keywords else "")
     segmenter = Segmenter(lexicon_terms=lexicon, keyword_terms=keywords)
     max_len = int(dc.max_seq_length)
+    log.info("segmenting and tokenizing %d sentences into whole words", len(train_lines) + len(held_lines))
     train = encode_for_mlm(tok, segmenter, train_lines, max_len)
     held = encode_for_mlm(tok, segmenter, held_lines, max_len) if held_lines else []
     if dc.pack:
