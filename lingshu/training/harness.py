@@ -88,7 +88,14 @@ def check_output_dir(run_dir: str | Path, overwrite: bool = False, resume: bool 
         if path.exists():
             raise SystemExit(f"output_dir={run_dir} is a file; give a folder")
         return
-    entries = [p for p in path.iterdir() if p.name != ".hydra"]
+    ignore = {".hydra"}
+    try:  # what Hydra itself wrote into the folder before the run started: .hydra/ and JOB.log
+        from hydra.core.hydra_config import HydraConfig
+
+        ignore.add(f"{HydraConfig.get().job.name}.log")
+    except (ValueError, ImportError):
+        pass
+    entries = [p for p in path.iterdir() if p.name not in ignore]
     if not entries or resume:
         return
     if is_run_dir(path):
@@ -138,7 +145,9 @@ def start_run(cfg: DictConfig, run_dir: str | Path) -> Path:
     """Check the output folder and data paths, seed everything, create the run folder and,
     unless resuming, start a fresh metrics.jsonl."""
     run_dir = Path(run_dir)
-    check_output_dir(run_dir, bool(cfg.get("overwrite", False)), cfg.trainer.resume not in (None, False, "false", ""))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun the other ranks would see rank 0's files
+        check_output_dir(run_dir, bool(cfg.get("overwrite", False)),
+                         cfg.trainer.resume not in (None, False, "false", ""))
     check_data_paths(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     from transformers.utils import logging as hf_logging
