@@ -75,7 +75,9 @@ def cmd_train(overrides: list[str], config_name: str = "config") -> int:
     if hint:
         print(hint, file=sys.stderr)
         return 2
-    if not any(o in ("-m", "--multirun") or o.startswith(("--cfg", "-c", "--info", "--help", "hydra.")) for o in overrides):
+    flags = ("--cfg", "-c", "--info", "--help", "hydra.")
+    single = int(os.environ.get("WORLD_SIZE", "1")) == 1  # under torchrun rank 0's start_run checks
+    if single and not any(o in ("-m", "--multirun") or o.startswith(flags) for o in overrides):
         # the output folder and data paths are checked before Hydra writes .hydra/ into the folder
         from lingshu.config import compose
         from lingshu.training.harness import check_data_paths, check_output_dir
@@ -200,7 +202,7 @@ def cmd_evaluate(a) -> int:
 
     task = _model_task(a.model)  # before loading weights: a wrong file is refused in a second
     src, fmt = _open_input(a.data, a.format)
-    if fmt not in task.eval_layouts:
+    if task.eval_layouts and fmt not in task.eval_layouts:
         src.close()
         print(f"error: {a.data} is a {fmt} file; a {task.name} model is scored on "
               f"{', '.join(task.eval_layouts)} files (gold {task.noun} annotations it predicts)", file=sys.stderr)

@@ -534,7 +534,9 @@ def test_json_lines_keep_every_good_record(work, fmt, sub, data):
     j = data.draw(st.integers(0, len(objs) - 1), label="corrupted copy of")
     bad = _corrupt(data.draw, objs[j], dumps, TEXT_KEY[sub or fmt], in_list=False)
     lines = [dumps(o).encode() for o in objs]
-    lines.insert(data.draw(st.integers(0, len(lines)), label="at"), bad)
+    # pair: a first line that opens with "[" makes the whole file a KUAKE list (xfail test below)
+    first = 1 if fmt == "pair" and bad.startswith(b"[") else 0
+    lines.insert(data.draw(st.integers(first, len(lines)), label="at"), bad)
     eol = data.draw(st.sampled_from([b"\n", b"\r\n"]), label="eol")
     bom = b"\xef\xbb\xbf" if data.draw(st.booleans(), label="bom") else b""
     p = work / "one_bad.data"
@@ -686,7 +688,7 @@ def test_a_spans_file_with_labels_is_detected_as_spans(work):
     assert len(read_checked(p, None)) == 1
 
 
-# Not fixed yet:
+# Not fixed yet (found by the properties above):
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -701,4 +703,20 @@ def test_a_one_line_list_keeps_the_records_after_a_cut_off_one(work):
     res = read_documents(p, format="cmeee")
     check_result(res, "cmeee")
     assert [d.text for d in res.documents] == ["好"]
+    assert (res.report.records_read, res.report.records_skipped) == (2, 1)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "pair JSON lines whose first line is a record wrapped in a list are read as one KUAKE JSON list "
+    "(pairs.read_pair picks the container by the file's first character): the wrapped record is kept "
+    "(layout kuake, labels limited to 0/1/2) and every line after it is lost as 'data after the "
+    "list'. cluener/spans/cmeie skip such a line as bad_record. Reproducer: "
+    "'[{\"text1\":\"a\",\"text2\":\"b\"}]\\n{\"text1\":\"c\",\"text2\":\"d\"}\\n' read as pair keeps "
+    "only 'a' (expected: only 'c', one record skipped)"))
+def test_pair_lines_starting_with_a_wrapped_record_keep_the_other_lines(work):
+    p = work / "pairs.jsonl"
+    p.write_text('[{"text1":"a","text2":"b"}]\n{"text1":"c","text2":"d"}\n', encoding="utf-8")
+    res = read_documents(p, format="pair")
+    check_result(res, "pair")
+    assert [d.text for d in res.documents] == ["c"]
     assert (res.report.records_read, res.report.records_skipped) == (2, 1)

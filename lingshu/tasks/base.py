@@ -40,7 +40,7 @@ class Task:
     name: str = ""
     main_metric: str = "f1"  # the key of `eval_metrics` (without prefix) that selects the best checkpoint
     output_layouts: tuple[str, ...] = ("spans",)  # layouts that hold its predictions, the default first
-    eval_layouts: tuple[str, ...] = ("spans",)  # layouts whose gold annotations `lingshu evaluate` scores
+    eval_layouts: tuple[str, ...] | None = None  # layouts `lingshu evaluate` scores (None: any it reads)
     noun: str = "entity"  # what `predict` counts and the no-prediction warning names
     curve: dict = {}  # plot_curves options (metric, name, ylabel) for the dev curve
     config_keys: tuple[str, ...] = ("dropout",)  # task-config keys copied into config.json
