@@ -43,7 +43,7 @@ def mlm_dir(shared, tmp_path_factory):
                    f"data.train={corpus}", "data.heldout=40", f"masking.lexicon={lexicon}",
                    "masking.entity_mask_prob=0.1", "trainer.max_steps=40", "trainer.eval_every=20",
                    "trainer.batch_size=16", "trainer.learning_rate=1e-3", "trainer.logging_steps=5",
-                   "trainer.progress=false"], "adapt")
+                   "trainer.progress=false", "trainer.keep_checkpoints=true"], "adapt")
     final = run_adapt(cfg, out)
     return out, final
 
@@ -57,6 +57,11 @@ def test_mlm_loss_falls_and_saves(mlm_dir):
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["masking"]["entity_operations"]["mentions"] > 0 and summary["masking"]["strategy"]  # the lexicon found entities in the corpus
     assert (out / "loss.png").exists() and (out / "heldout_accuracy.png").exists()
+    # each checkpoint came whole out of its staging folder, the masking state inside it
+    for step in (20, 40):
+        assert {"trainer_state.json", "masking_rng_rank0.json", "model.safetensors"} <= {
+            p.name for p in (out / f"checkpoint-{step}").iterdir()}
+    assert not list(out.glob(".checkpoint-*"))
 
 
 def test_fill_mask_round_trip(mlm_dir):

@@ -383,16 +383,13 @@ def test_whole_entity_masking_after_replacement_truncates_the_row(tok, examples,
 def test_masking_state_survives_a_checkpoint(tok, examples, tmp_path):
     """What a checkpoint saves lets a resumed run draw the masks the uninterrupted run draws next;
     without it the resumed run repeats the masks of the first steps."""
-    from types import SimpleNamespace
-
-    from lingshu.pretrain.mlm import MaskingStateSaver, restore_masking_state
+    from lingshu.pretrain.mlm import restore_masking_state, save_masking_state
 
     batch = examples[:16]
     run = EntityAwareWWMCollator(tok, seed=7)
     first = [run(batch)["labels"] for _ in range(2)]
     (tmp_path / "checkpoint-2").mkdir()
-    MaskingStateSaver(run).on_save(SimpleNamespace(dataloader_num_workers=0, process_index=0, output_dir=str(tmp_path)),
-                                   SimpleNamespace(global_step=2), None)
+    save_masking_state(run, tmp_path / "checkpoint-2")
     after = [run(batch)["labels"] for _ in range(2)]
     resumed = EntityAwareWWMCollator(tok, seed=7)
     assert restore_masking_state(resumed, tmp_path / "checkpoint-2")

@@ -127,3 +127,39 @@ def test_resume_picks_the_newest_complete_checkpoint_and_refuses_when_there_is_n
     (tmp_path / "checkpoint-2" / "trainer_state.json").unlink()
     with pytest.raises(SystemExit, match="checkpoint-2, checkpoint-4, checkpoint-6: no readable"):
         resume_target(tc(True), tmp_path)
+
+
+@pytest.mark.slow
+def test_a_kill_while_saving_leaves_no_checkpoint_that_looks_complete(cluener_subset, tmp_path, monkeypatch):
+    """A checkpoint is written into a hidden .checkpoint-N.partial folder and renamed when complete:
+    a run that dies while saving step 4 (here: the RNG state write raises, as a kill there would stop
+    it) leaves checkpoint-2 complete and no checkpoint-4 at all; a resume continues from step 2 and
+    the finished run leaves no partial folder behind."""
+    from lingshu.training.train import TaskTrainer
+
+    common = ["model.config.num_hidden_layers=1", "trainer.eval_every=2", "trainer.keep_checkpoints=true",
+              "trainer.logging_steps=1", "trainer.early_stopping_patience=0"]
+    real = TaskTrainer._save_rng_state
+
+    def dies_at_step_4(self, output_dir):
+        if self.state.global_step == 4:
+            raise KeyboardInterrupt("killed while saving")
+        return real(self, output_dir)
+
+    monkeypatch.setattr(TaskTrainer, "_save_rng_state", dies_at_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(tmp_path, "tiny-bert", "ner-softmax", *cluener_subset, steps=6, extra=common)
+    assert (tmp_path / "checkpoint-2" / "trainer_state.json").is_file()
+    assert not (tmp_path / "checkpoint-4").exists()
+    assert (tmp_path / ".checkpoint-4.partial" / "model.safetensors").is_file()  # what the kill interrupted
+    state = json.loads((tmp_path / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2 and state["best_model_checkpoint"] == str(tmp_path / "checkpoint-2")
+
+    monkeypatch.setattr(TaskTrainer, "_save_rng_state", real)
+    train_run(tmp_path, "tiny-bert", "ner-softmax", *cluener_subset, steps=6, extra=common + ["trainer.resume=true"])
+    assert json.loads((tmp_path / "train_summary.json").read_text())["global_step"] == 6
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+             if '"loss"' in line]
+    assert steps == [1, 2, 3, 4, 5, 6]  # resumed after step 2: steps 3 and 4 trained again
+    assert (tmp_path / "checkpoint-6" / "trainer_state.json").is_file()
+    assert not list(tmp_path.glob(".checkpoint-*"))

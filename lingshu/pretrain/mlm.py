@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from transformers import AutoModelForMaskedLM, Trainer, TrainerCallback
+from transformers import AutoModelForMaskedLM, Trainer
 
 from lingshu.modeling.backbone import (
     build_char_tokenizer,
@@ -32,7 +32,7 @@ from lingshu.modeling.backbone import (
     scratch_config,
 )
 from lingshu.training.callbacks import JsonlMetricsLogger
-from lingshu.training.harness import resume_target, save_run, start_run, training_arguments
+from lingshu.training.harness import AtomicCheckpoints, resume_target, save_run, start_run, training_arguments
 
 if TYPE_CHECKING:
     from lingshu.pretrain.masking import EntityAwareWWMCollator
@@ -121,13 +121,18 @@ def sparse_mlm_forward(model, inputs: dict) -> dict:
     return {"loss": loss, "logits": preds}
 
 
-class MlmTrainer(Trainer):
-    """Adds perplexity next to the eval loss; optional LAMB optimizer; the sparse MLM head."""
+class MlmTrainer(AtomicCheckpoints, Trainer):
+    """Adds perplexity next to the eval loss; optional LAMB optimizer; the sparse MLM head; the
+    masking generator's state in every checkpoint."""
 
     def __init__(self, *args, optimizer_name: str = "adamw", eval_collator=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.optimizer_name = optimizer_name
         self.eval_collator = eval_collator  # () -> collator with a fixed seed: same masks at every evaluation
+
+    def write_checkpoint_extras(self, folder: Path) -> None:
+        if not self.args.dataloader_num_workers:
+            save_masking_state(self.data_collator, folder, rank=self.args.process_index)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         out = sparse_mlm_forward(model, inputs)
@@ -257,7 +262,7 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
     trainer = MlmTrainer(
         model=model, args=args, train_dataset=train, eval_dataset=held or None, data_collator=collator,
         compute_metrics=masked_accuracy if held else None,
-        callbacks=[JsonlMetricsLogger(run_dir / "metrics.jsonl"), MaskingStateSaver(collator)],
+        callbacks=[JsonlMetricsLogger(run_dir / "metrics.jsonl")],
         optimizer_name=str(cfg.optimizer), eval_collator=lambda: make_collator(int(tc.seed) + 1))
     if resume and not int(tc.num_workers):
         restore_masking_state(collator, resume, rank=args.process_index)
@@ -284,24 +289,15 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
 MASKING_STATE = "masking_rng_rank{rank}.json"
 
 
-class MaskingStateSaver(TrainerCallback):
-    """Writes the training collator's generator state into every checkpoint (one file per rank).
+def save_masking_state(collator: EntityAwareWWMCollator, checkpoint: str | Path, rank: int = 0) -> None:
+    """Write the training collator's generator state into `checkpoint` (one file per rank).
 
     Resuming then restores it (`restore_masking_state`), so the steps after a resume see new
     masks, not those of the run's first steps. With DataLoader workers the masks come from the
     workers' generators, re-seeded from torch's per-epoch worker seeds, which the Trainer's own
-    RNG checkpoint restores; there is nothing here to save."""
-
-    def __init__(self, collator: EntityAwareWWMCollator):
-        self.collator = collator
-
-    def on_save(self, args, state, control, **kwargs):
-        if args.dataloader_num_workers:
-            return
-        rank = args.process_index
-        ck = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if ck.is_dir():
-            (ck / MASKING_STATE.format(rank=rank)).write_text(json.dumps(self.collator.rng_state()), encoding="utf-8")
+    RNG checkpoint restores; there is nothing to save then (MlmTrainer skips it)."""
+    path = Path(checkpoint) / MASKING_STATE.format(rank=rank)
+    path.write_text(json.dumps(collator.rng_state()), encoding="utf-8")
 
 
 def restore_masking_state(collator: EntityAwareWWMCollator, checkpoint: str | Path, rank: int = 0) -> bool:

@@ -9,10 +9,23 @@ from transformers import TrainerCallback
 
 
 class JsonlMetricsLogger(TrainerCallback):
-    """Appends every Trainer log (loss, learning rate, dev metrics) to `metrics.jsonl`."""
+    """Appends every Trainer log (loss, learning rate, dev metrics) to `metrics.jsonl`.
+
+    A resumed run first drops what the interrupted run logged after the checkpoint it resumes
+    from (those steps are trained again), so the log holds each step once."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero or not state.global_step or not self.path.exists():
+            return
+        from lingshu.io import atomic_open
+
+        kept = [line for line in self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+                if _step(line) <= state.global_step]
+        with atomic_open(self.path) as f:
+            f.writelines(kept)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
@@ -20,6 +33,13 @@ class JsonlMetricsLogger(TrainerCallback):
         rec = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), **logs}
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+def _step(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, TypeError, AttributeError):
+        return 0
 
 
 class EpochSetter(TrainerCallback):

@@ -69,6 +69,84 @@ def _is_checkpoint(p: Path) -> bool:
     return p.name.startswith("checkpoint-") and p.name.rsplit("-", 1)[-1].isdigit()
 
 
+def _is_partial_checkpoint(p: Path) -> bool:
+    """`.checkpoint-N.partial`: a checkpoint being written (or left by a kill while it was)."""
+    return (p.name.startswith(".checkpoint-") and p.name.endswith(".partial")
+            and p.name[len(".checkpoint-"):-len(".partial")].isdigit())
+
+
+class AtomicCheckpoints:
+    """Trainer mixin: a checkpoint appears complete or not at all.
+
+    HF's Trainer writes checkpoint-N/ file by file, so a kill while it saves leaves a folder that
+    looks like a checkpoint and is not one. Here every rank writes into a hidden
+    `.checkpoint-N.partial/` beside it (model, optimizer, scheduler, scaler, RNG states, what
+    `write_checkpoint_extras` adds, trainer_state.json last); once all ranks are done, the main
+    process renames it to checkpoint-N, then rotates old checkpoints (save_total_limit) as the
+    Trainer does. A `.partial` folder a kill left behind is removed when that step is saved again
+    and when the run is saved. Hyperparameter searches and push_to_hub keep the Trainer's own
+    saving."""
+
+    def write_checkpoint_extras(self, folder: Path) -> None:
+        """Called on every rank with the staging folder, before trainer_state.json is written."""
+
+    def _save_checkpoint(self, model, trial):
+        from transformers.trainer_callback import ExportableState
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+
+        if trial is not None or self.hp_search_backend is not None or self.args.push_to_hub:
+            return super()._save_checkpoint(model, trial)
+        self.store_flos()
+        run_dir = Path(self._get_output_dir(trial=trial))
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        final, staging = run_dir / name, run_dir / f".{name}.partial"
+        if self.args.should_save and staging.exists():
+            shutil.rmtree(staging)
+        self.accelerator.wait_for_everyone()
+        self.save_model(str(staging), _internal_call=True)
+        if not self.args.save_only_model:
+            self._save_optimizer_and_scheduler(str(staging))
+            self._save_scaler(str(staging))
+            self._save_rng_state(str(staging))
+        staging.mkdir(parents=True, exist_ok=True)
+        self.write_checkpoint_extras(staging)
+        if self.state.best_global_step:  # the Trainer's rule: the best step's folder, once it exists
+            best = run_dir / f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}"
+            if best == final or best.is_dir():
+                self.state.best_model_checkpoint = str(best)
+        if self.args.should_save:
+            for cb in self.callback_handler.callbacks + [self.control]:
+                if isinstance(cb, ExportableState):
+                    kept = self.state.stateful_callbacks[cb.__class__.__name__]
+                    if isinstance(kept, list):
+                        kept.append(cb.state())
+                    else:
+                        self.state.stateful_callbacks[cb.__class__.__name__] = cb.state()
+            self.state.save_to_json(str(staging / "trainer_state.json"))
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            if final.exists():  # the same step saved again (a resumed run): the new one replaces it
+                shutil.rmtree(final)
+            os.replace(staging, final)
+            _fsync_dir(run_dir)
+            rotate_checkpoints(output_dir=str(run_dir), save_total_limit=self.args.save_total_limit,
+                               best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
+        self.accelerator.wait_for_everyone()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def is_run_dir(path: Path) -> bool:
     """A folder an earlier lingshu train/adapt wrote: it holds one of RUN_MARKERS, or a
     config.json with a `lingshu` field, or checkpoint-N folders."""
@@ -108,7 +186,8 @@ def check_output_dir(run_dir: str | Path, overwrite: bool = False, resume: bool 
                 log.warning("output_dir=%s is not empty (overwrite=true): lingshu's files in it are replaced, the "
                         "rest is left as it is", run_dir)
         return
-    foreign = sorted(p.name for p in entries if p.name not in RUN_FILES and not _is_checkpoint(p))
+    foreign = sorted(p.name for p in entries
+                     if p.name not in RUN_FILES and not _is_checkpoint(p) and not _is_partial_checkpoint(p))
     raise SystemExit(f"output_dir={run_dir} is not empty and is not a lingshu run (it holds "
                      f"{', '.join(foreign[:6])}{' …' if len(foreign) > 6 else ''}); choose a new folder, or pass "
                      "overwrite=true to write into it (only lingshu's own files are ever replaced or removed)")
@@ -259,4 +338,7 @@ def save_run(trainer, tokenizer, cfg: DictConfig, run_dir: Path, summary: dict, 
         for ck in run_dir.glob("checkpoint-*"):
             if _is_checkpoint(ck) and ck.is_dir():  # what the Trainer wrote, not a user's checkpoint-best/
                 shutil.rmtree(ck, ignore_errors=True)
+    for ck in run_dir.glob(".checkpoint-*.partial"):  # left by a kill while a checkpoint was written
+        if _is_partial_checkpoint(ck) and ck.is_dir():
+            shutil.rmtree(ck, ignore_errors=True)
     return plots

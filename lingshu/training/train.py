@@ -36,12 +36,12 @@ from lingshu.modeling.model import LingshuModel
 from lingshu.modeling.spec import ModelSpec
 from lingshu.tasks import Task, get_task
 from lingshu.training.callbacks import EpochSetter, JsonlMetricsLogger
-from lingshu.training.harness import resume_target, save_run, start_run, training_arguments
+from lingshu.training.harness import AtomicCheckpoints, resume_target, save_run, start_run, training_arguments
 
 log = logging.getLogger("lingshu")
 
 
-class TaskTrainer(Trainer):
+class TaskTrainer(AtomicCheckpoints, Trainer):
     """Trainer whose evaluation decodes dev documents exactly as `lingshu evaluate` does."""
 
     def __init__(self, *args, task: Task, dev_docs=None, tokenizer=None, head_lr_multiplier: float = 1.0,
