@@ -11,8 +11,11 @@ When an element does not parse, its extent is found structurally (brackets and s
 any key heuristics) and reading goes on at the next element of the list. When the element is
 unbalanced (cut off, a missing bracket), the next element is the first later position that
 starts a line at the broken record's indentation (or, in a list written on one line, follows a
-``,``) and begins a well-formed value followed by ``,`` or ``]``: so the good records after a
-broken one are all read, and a broken record's inner objects are never taken for records.
+``,``) and begins a well-formed value followed by ``,`` or ``]``. On one line, a candidate is
+taken only where the values from it on close the list at the end of the file (or run into
+another broken record), which a broken record's inner objects do not: their list closes with a
+``]`` that is followed by more of the record. So the good records after a broken one are all
+read, and a broken record's inner objects are never taken for records.
 """
 
 from __future__ import annotations
@@ -154,12 +157,48 @@ def _well_formed_at(s: str, pos: int, dec: _Decoder) -> bool:
     return end < len(s) and s[end] in ",]"
 
 
+def _closes_the_list(s: str, pos: int, dec: _Decoder, strict: bool = False) -> bool:
+    """Whether the values from `pos` on, separated by ``,``, end with the ``]`` that ends the
+    file. Unless `strict`, True too where they run into a value that does not parse (another
+    broken record: nothing more can be told) or the file ends; False where they end with a
+    ``]`` that more data follows, or with a ``:`` (the candidate was an object's member)."""
+    while True:
+        try:
+            _, end = dec.raw_decode(s, pos)
+        except (ValueError, RecursionError):
+            return not strict
+        end = _WS.match(s, end).end()
+        if end >= len(s):
+            return not strict  # an unclosed list: reported when read
+        if s[end] == ",":
+            pos = _WS.match(s, end + 1).end()
+            if s.startswith("]", pos):  # a trailing comma
+                end = pos
+            else:
+                continue
+        if s[end] == "]":
+            return _WS.match(s, end + 1).end() >= len(s)
+        return s[end] != ":"
+
+
+def _record_inside(s: str, start: int, end: int, dec: _Decoder) -> int:
+    """A position inside the broken element s[start:end], right after a ``,``, from which the
+    values close the list at the end of the file (`_closes_the_list`, strict), or -1. A cut
+    inside a string flips which quotes open strings, so the element's extent can run over the
+    records after it; no inner part of a record closes the list at the end."""
+    for m in _AFTER_COMMA.finditer(s, start + 1, end):
+        if _well_formed_at(s, m.end(), dec) and _closes_the_list(s, m.end(), dec, strict=True):
+            return m.end()
+    return -1
+
+
 def _next_element(s: str, start: int, after: int, dec: _Decoder) -> int:
     """Where reading resumes after the unbalanced element at `start` (broken at `after`), or -1.
 
     Candidates: positions after `start` that begin a line at the element's own indentation
-    (when the element began its line), then positions right after a ``,``; the first one where
-    a well-formed value begins is taken.
+    (when the element began its line), then positions right after a ``,``: of these the first
+    where a well-formed value begins and the values from there close the list at the end of the
+    file; failing that, the first where a well-formed value begins.
     """
     line_start = s.rfind("\n", 0, start) + 1
     indent = s[line_start:start]
@@ -167,10 +206,14 @@ def _next_element(s: str, start: int, after: int, dec: _Decoder) -> int:
         for m in _LINE_START.finditer(s, start):
             if m.group(1) == indent and _well_formed_at(s, m.end(), dec):
                 return m.end()
+    first = -1
     for m in _AFTER_COMMA.finditer(s, start + 1):
         if _well_formed_at(s, m.end(), dec):
-            return m.end()
-    return -1
+            if _closes_the_list(s, m.end(), dec):
+                return m.end()
+            if first < 0:
+                first = m.end()
+    return first
 
 
 def json_list(src: Source, ck: Checker) -> Iterator[Any]:
@@ -221,7 +264,15 @@ def json_list(src: Source, ck: Checker) -> Iterator[Any]:
                     yield obj
             else:
                 end, balanced = _scan(s, pos)
+                if balanced:  # a cut inside a string flips which quotes open strings: the extent is
+                    after = _WS.match(s, end).end()  # trusted only if a ',' or the list's last ']' follows
+                    balanced = after < len(s) and (s[after] == "," or (
+                        s[after] == "]" and _WS.match(s, after + 1).end() >= len(s)))
+                inner = _record_inside(s, pos, end, dec) if balanced else -1
                 _skip(ck, "bad_json", failure)
+                if inner >= 0:  # ... or it swallowed good records up to the list's end
+                    pos = inner
+                    continue
                 if not balanced:
                     nxt = _next_element(s, pos, end, dec)
                     if nxt < 0:

@@ -4,8 +4,9 @@ Layouts (both read; the writer writes the one the documents were read in):
 
 - ``kuake``: one JSON list ``[{"id", "query1", "query2", "label"}]``, as CBLUE ships KUAKE-QQR
   and expects its submissions;
-- ``jsonl``: JSON lines ``{"text1", "text2", "label"}``, optionally with "id" and, in
-  predictions, ``"probabilities": {label: p}``.
+- ``jsonl``: JSON lines ``{"text1", "text2", "label"}``, optionally with "id".
+
+Predictions in either layout carry ``"probabilities": {label: p}``.
 
 A record becomes ``Document(text=query1/text1, text_pair=query2/text2, label=str(label), id=id)``
 (records of either key naming are read in either container; the layout follows the container).
@@ -24,6 +25,7 @@ integer. A malformed "probabilities" is a warning and stays in ``meta`` untouche
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from typing import IO, Any, Iterable, Iterator
 
@@ -115,9 +117,27 @@ def _record(obj: Any, ck: Checker, layout: str) -> Document | None:
     return doc
 
 
+def _lines_after_a_wrapped_record(head: str) -> bool:
+    """A head that starts with ``[`` but is JSON lines: its first line is a whole JSON value (a
+    record wrapped in a list) and the next non-blank line starts a record with ``{``. A KUAKE
+    list's first line is ``[`` or opens a record it closes on a later line; a one-line list is
+    the whole file."""
+    text = head.lstrip()
+    first, _, rest = text.partition("\n")
+    if not rest.lstrip().startswith("{"):
+        return False
+    try:
+        json.loads(first)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
 def read_pair(src: Source, ck: Checker) -> Iterator[Document]:
-    """KUAKE-QQR JSON list or pair JSON lines, by the file's first character."""
-    if src.head_text().lstrip()[:1] == "[":
+    """KUAKE-QQR JSON list or pair JSON lines, by the file's first character (``[``: a list,
+    unless the first line is a whole value followed by a line that starts a record)."""
+    head = src.head_text()
+    if head.lstrip()[:1] == "[" and not _lines_after_a_wrapped_record(head):
         layout, records = KUAKE, json_list(src, ck)
     else:
         layout, records = JSONL, json_lines(src, ck)
@@ -132,8 +152,9 @@ def write_pair(docs: Iterable[Document], f: IO[str], summary: WriteSummary) -> N
     none was remembered), with ``Document.label`` as "label".
 
     ``kuake``: a JSON list, one record a line, "label" "" when a document has none (CBLUE's
-    submission layout). ``jsonl``: "label" only when set, "probabilities" from
-    ``label_scores`` when present (rounded to 6 digits).
+    submission layout). ``jsonl``: "label" only when set. Both: "probabilities" from
+    ``label_scores`` when present (rounded to 6 digits; in ``kuake`` a fifth key beside
+    CBLUE's four).
 
     Raises:
         DataError: a document without ``text_pair``.
@@ -158,11 +179,10 @@ def write_pair(docs: Iterable[Document], f: IO[str], summary: WriteSummary) -> N
         rec[k2] = doc.text_pair
         if layout == KUAKE:
             rec["label"] = doc.label if doc.label is not None else ""
-        else:
-            if doc.label is not None:
-                rec["label"] = doc.label
-            if doc.label_scores is not None:
-                rec["probabilities"] = {k: round(float(v), 6) for k, v in doc.label_scores.items()}
+        elif doc.label is not None:
+            rec["label"] = doc.label
+        if doc.label_scores is not None:
+            rec["probabilities"] = {k: round(float(v), 6) for k, v in doc.label_scores.items()}
         line = dumps(record_tail(rec, doc))
         if layout == KUAKE:
             f.write(("  " if summary.documents == 0 else ",\n  ") + line)
