@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import tempfile
@@ -54,7 +55,7 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
     path = Path(path)
     gone = []
     try:
-        candidates = list(path.parent.glob(f".{glob_escape(path.name)}.*.tmp"))
+        candidates = list(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
     except OSError:
         return gone
     for tmp in candidates:
@@ -68,12 +69,6 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
     if gone:
         log.warning("removed %d temporary file(s) an interrupted run left for %s", len(gone), path)
     return gone
-
-
-def glob_escape(name: str) -> str:
-    import glob
-
-    return glob.escape(name)
 
 
 def _umask() -> int:

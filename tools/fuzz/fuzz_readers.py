@@ -37,6 +37,7 @@ import tempfile
 from pathlib import Path
 
 import atheris
+from seeds import shared_heads  # beside this file
 
 with atheris.instrument_imports(include=["lingshu"]):
     from lingshu.data import FORMATS, DataError, detect_format, iter_documents, read_documents, write_documents
@@ -129,31 +130,12 @@ def target(reader: str):
 # --- seeds -------------------------------------------------------------------------------------------
 
 
-def _head_lines(p: Path, n: int) -> bytes:
-    with open(p, "rb") as f:
-        return b"".join(f.readline() for _ in range(n))
-
-
-def _head_list(p: Path, n: int) -> bytes:
-    raw = p.read_bytes()[: 1 << 16]
-    cut = 0
-    for _ in range(n):
-        cut = raw.index(b"\n  },\n", cut) + 1
-    return raw[:cut] + b"  }\n]\n"
-
-
 def shared_seeds(reader: str, out: Path) -> int:
     """Write seed files made of the shared data sets' first records into `out`; how many."""
     if not SHARED.exists():
         print(f"no shared data at {SHARED}; no shared seeds", file=sys.stderr)
         return 0
-    seeds: dict[str, bytes] = {
-        "cluener": _head_lines(SHARED / "cluener" / "dev.json", 3),
-        "cmeee": _head_list(SHARED / "cmeee" / "CMeEE_dev.json", 2),
-        "cmeie": _head_lines(SHARED / "cmeie" / "CMeIE_dev.jsonl", 2),
-        "pair": _head_list(SHARED / "kuake-qqr" / "KUAKE-QQR_dev.json", 3),
-        "text": _head_lines(SHARED / "corpus" / "medical_clinical_misc.txt", 3),
-    }
+    seeds = shared_heads(SHARED)
     docs = read_documents(BytesSource(seeds["cluener"]), format="cluener").documents
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in ("spans", "conll"):
