@@ -148,11 +148,11 @@ class TaskTrainer(AtomicCheckpoints, Trainer):
         return metrics
 
 
-def _read(path: str, fmt: str | None, labels=None):
+def _read(path: str, fmt: str | None, labels=None, role: str = "train"):
     from lingshu.data import read_documents
 
     res = read_documents(path, format=fmt, labels=labels)
-    log.info(res.report.summary().splitlines()[0])
+    log.info("%s data: %s", role, res.report.summary().splitlines()[0])
     if res.report.records_skipped:
         log.warning(res.report.summary())
     return res.documents
@@ -252,7 +252,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     train_docs = task.train_documents(cfg, _read(cfg.data.train, cfg.data.format))
     known = task.labels(cfg, train_docs)
     # the dev reader's policy is `lingshu evaluate`'s: model selection scores what evaluate scores
-    dev_docs = (_read(cfg.data.dev, cfg.data.format, labels=task.eval_allowed_labels(known["labels"]))
+    dev_docs = (_read(cfg.data.dev, cfg.data.format, labels=task.eval_allowed_labels(known["labels"]), role="dev")
                 if cfg.data.dev else None)
 
     texts = [t for d in train_docs for t in (d.text, d.text_pair) if t]
