@@ -14,7 +14,7 @@ __all__ = ["load", "Document", "Entity", "Relation", "LabelSet", "__version__"]
 
 
 def load(path: str, device: str | None = None, batch_size: int = 64, precision: str | None = None,
-         backend: str = "torch"):
+         backend: str | None = None):
     """Load a trained lingshu model directory as a callable.
 
     NER: `nlp(text) -> Document` (entities); RE: `nlp(text) -> Document` (relations, plus the
@@ -26,7 +26,9 @@ def load(path: str, device: str | None = None, batch_size: int = 64, precision: 
         batch_size: windows per forward pass when given many texts.
         precision: "fp32" or "bf16" (autocast); default: fp32 on CPU, and on CUDA what the model
             was trained with.
-        backend: what runs the model's tensor stages (lingshu.inference.backends); "torch".
+        backend: what runs the model's tensor stages (lingshu.inference.backends): "torch" for a
+            directory `lingshu train` wrote, "onnx" for one `lingshu export onnx` wrote; default:
+            the one the directory holds.
     """
     from lingshu.inference.pipeline import load_pipeline
 

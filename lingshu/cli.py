@@ -209,7 +209,7 @@ def cmd_evaluate(a) -> int:
         return 2
     import lingshu
 
-    nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size)
+    nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size, backend=a.backend)
     allowed = task.eval_allowed_labels(nlp.labels, a.strict_labels, getattr(nlp, "patterns", None))
     res = read_documents(src, format=fmt, labels=allowed)
     print(res.report.summary().splitlines()[0], file=sys.stderr)
@@ -258,7 +258,7 @@ def cmd_predict(a) -> int:
     import lingshu
 
     try:
-        nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size)
+        nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size, backend=a.backend)
     except BaseException:
         src.close()
         raise
@@ -334,7 +334,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"lingshu {__import__('lingshu').__version__}")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
 
-    q = sub.add_parser("quickstart", help="train, evaluate and run a tiny model on built-in demo data (offline, minutes)")
+    q = sub.add_parser(
+        "quickstart", help="train, evaluate and run a tiny model on built-in demo data (offline, minutes)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="What it does, in four steps:\n"
+               "  1. writes demo NER data into DIR (--dir): demo_train.json, demo_dev.json, demo_predict.txt\n"
+               "  2. trains a from-scratch model + GlobalPointer on it (the `lingshu train` command is printed)\n"
+               "  3. saves the model to DIR/model (config.json, weights, tokenizer, metrics.jsonl, curves)\n"
+               "  4. loads it with lingshu.load and prints predictions on new sentences\n"
+               "Then try: lingshu evaluate DIR/model DIR/demo_dev.json\n          lingshu predict DIR/model DIR/demo_predict.txt -o predictions.jsonl")
     q.add_argument("--dir", default="lingshu-quickstart", help="where the demo data and model go (default: %(default)s)")
     q.add_argument("--steps", type=int, default=300, help="training steps (default: %(default)s)")
     q.add_argument("--model", default="tiny-bert", help="model config to build from scratch (default: %(default)s)")
@@ -355,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     def model_opts(sp):
         sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda when available)")
         sp.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default: %(default)s)")
+        sp.add_argument("--backend", default=None, choices=["torch", "onnx"],
+                        help="what runs the model (default: onnx for a folder `lingshu export onnx` wrote, else torch)")
         sp.add_argument("--format", default=None,
                         help="input layout: cluener, cmeee, spans, conll, text, cmeie, pair (default: detected)")
 
@@ -376,6 +386,18 @@ def build_parser() -> argparse.ArgumentParser:
                          "else NER: spans, RE: cmeie (the CBLUE submission layout), pair: pair)")
     model_opts(pr)
 
+    x = sub.add_parser("export", help="export a trained model for serving (ONNX)")
+    xsub = x.add_subparsers(dest="export_cmd", metavar="FORMAT", required=True)
+    xo = xsub.add_parser("onnx", help="the model's tensor stages as ONNX graphs (dynamic batch and length), "
+                                      "into a model folder that `lingshu.load` runs on onnxruntime",
+                         epilog="Example: lingshu export onnx runs/cmeee-gp runs/cmeee-gp-onnx --int8 && "
+                                "lingshu predict runs/cmeee-gp-onnx notes.txt -o notes.jsonl")
+    xo.add_argument("model", help="model directory written by `lingshu train`")
+    xo.add_argument("out", help="the folder to write (a new one, or an earlier export, which is replaced)")
+    xo.add_argument("--int8", action="store_true", help="dynamic int8 quantization of the weights (onnxruntime)")
+    xo.add_argument("--opset", type=int, default=17, help="ONNX opset (default: %(default)s)")
+    xo.set_defaults(func=cmd_export_onnx)
+
     d = sub.add_parser("data", help="check and describe data files")
     dsub = d.add_subparsers(dest="data_cmd", metavar="SUBCOMMAND", required=True)
     v = dsub.add_parser("validate", help="report bad records with file, line and field")
@@ -391,6 +413,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", help="the file to describe")
     s.add_argument("--format", default=None, help=formats)
     return p
+
+
+def cmd_export_onnx(a) -> int:
+    from lingshu.inference.onnx import export_onnx
+
+    try:
+        _model_task(a.model)  # a folder that is not a lingshu model: a one-line error before anything loads
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    m = export_onnx(a.model, a.out, int8=a.int8, opset=a.opset)
+    stages = ", ".join(f"{k} ({', '.join(v['inputs'])} -> {', '.join(v['outputs'])})" for k, v in m["stages"].items())
+    print(f"exported {a.model} to {a.out}{' (int8 weights)' if a.int8 else ''}: {stages}")
+    print(f"largest difference from torch on an example batch: {m['check_max_abs_diff']:.3g}")
+    print(f"load it with lingshu.load({a.out!r}), or `lingshu predict {a.out} INPUT -o OUTPUT`")
+    return 0
 
 
 def _check_paths(a) -> str | None:

@@ -5,7 +5,8 @@ arrays the backend returns (lingshu.decoding); nothing else in the pipeline touc
 model names its stages in `stages`: {stage: (method, output names)}; most have one ("logits"),
 the three-head relation model two ("mentions", then "relations" over the mentions chosen in
 between). `TorchBackend` runs them on the model in memory; another backend (an exported graph)
-only has to produce the same arrays.
+only has to produce the same arrays (`lingshu.inference.onnx.OnnxBackend`: the stages exported
+as ONNX graphs, on onnxruntime).
 """
 
 from __future__ import annotations
@@ -53,10 +54,13 @@ class TorchBackend(Backend):
         return {n: (o.float() if o.is_floating_point() else o).cpu().numpy() for n, o in zip(names, out)}
 
 
-BACKENDS = {"torch": TorchBackend}
+BACKENDS = {"torch": TorchBackend}  # built around an in-memory model; "onnx" loads from a folder
 
 
-def make_backend(name: str, model, device: torch.device, precision: str) -> Backend:
+def make_backend(name, model, device: torch.device, precision: str) -> Backend:
+    """`name` from BACKENDS, or a Backend already built (lingshu.inference.onnx.OnnxBackend)."""
+    if isinstance(name, Backend):
+        return name
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")
     return BACKENDS[name](model, device, precision)

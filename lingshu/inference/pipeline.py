@@ -72,7 +72,7 @@ class Pipeline:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | None = None, batch_size: int = 64,
-                        precision: str | None = None, backend: str = "torch"):
+                        precision: str | None = None, backend: str | None = None):
         """The pipeline for the directory's task, whichever class it is called on."""
         return load_pipeline(path, device, batch_size, precision, backend)
 
@@ -190,7 +190,7 @@ class Pipeline:
 
 
 def pipeline_for(model, tokenizer, device: str | None = None, batch_size: int = 64, precision: str | None = None,
-                 backend: str = "torch"):
+                 backend="torch"):
     """The pipeline class the model's task needs, around an in-memory model."""
     from lingshu.tasks import task_of
 
@@ -198,12 +198,27 @@ def pipeline_for(model, tokenizer, device: str | None = None, batch_size: int = 
 
 
 def load_pipeline(path: str | Path, device: str | None = None, batch_size: int = 64, precision: str | None = None,
-                  backend: str = "torch"):
-    """A trained lingshu model directory -> its task's pipeline."""
+                  backend: str | None = None):
+    """A trained lingshu model directory -> its task's pipeline. `backend`: "torch" (a model
+    `lingshu train` wrote), "onnx" (a folder `lingshu export onnx` wrote); None: the one the
+    folder holds."""
     from transformers.utils import logging as hf_logging
 
+    from lingshu.inference.onnx import OnnxBackend, exported_model, is_exported
     from lingshu.modeling.backbone import load_tokenizer
     from lingshu.modeling.model import load_model
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars on every load are noise here
+    exported = is_exported(path)
+    backend = backend or ("onnx" if exported else "torch")
+    if backend == "onnx":
+        if not exported:
+            raise ValueError(f"{path} is not an ONNX export; make one with `lingshu export onnx {path} OUT`, "
+                             "then load OUT")
+        dev = pick_device(device)
+        return pipeline_for(exported_model(path), load_tokenizer(str(path)), "cpu", batch_size, "fp32",
+                            OnnxBackend(path, device=dev.type))
+    if exported:
+        raise ValueError(f"{path} is an ONNX export: it holds no torch weights (load it with backend='onnx', "
+                         "or load the model directory it was exported from)")
     return pipeline_for(load_model(str(path)), load_tokenizer(str(path)), device, batch_size, precision, backend)

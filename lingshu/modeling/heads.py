@@ -66,7 +66,9 @@ def rotary(x: torch.Tensor) -> torch.Tensor:
     pos = torch.arange(length, device=x.device, dtype=torch.float32)[:, None]
     freq = torch.pow(10000.0, -torch.arange(0, dim, 2, device=x.device, dtype=torch.float32) / dim)
     ang = pos * freq  # (length, dim/2)
-    sin, cos = ang.sin().repeat_interleave(2, -1), ang.cos().repeat_interleave(2, -1)
+    # dim 1, not -1: the ONNX exporter's repeat_interleave rewrites a -1 dim in place, and the
+    # traced graph shares that constant with the encoder's view(..., -1, head_dim)
+    sin, cos = ang.sin().repeat_interleave(2, 1), ang.cos().repeat_interleave(2, 1)
     x = x.float()
     rot = torch.stack([-x[..., 1::2], x[..., ::2]], -1).reshape_as(x)
     return x * cos + rot * sin
