@@ -62,6 +62,8 @@ def test_mlm_loss_falls_and_saves(mlm_dir):
         assert {"trainer_state.json", "masking_rng_rank0.json", "model.safetensors"} <= {
             p.name for p in (out / f"checkpoint-{step}").iterdir()}
     assert not list(out.glob(".checkpoint-*"))
+    card = (out / "README.md").read_text()
+    assert "masked-LM" in card and "entity-wwm" in card and "held-out masked-token accuracy" in card
 
 
 def test_fill_mask_round_trip(mlm_dir):

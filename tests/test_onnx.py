@@ -109,6 +109,8 @@ def test_exported_folder_is_a_model_folder(exports):
     manifest = json.loads((out / "onnx" / "manifest.json").read_text())
     assert manifest["stages"]["logits"]["outputs"] == ["logits"] and manifest["check_max_abs_diff"] < 1e-4
     assert sorted(manifest["arrays"]["crf"]) == ["end", "start", "transitions"]
+    card = (out / "README.md").read_text()
+    assert "## This folder: an ONNX export" in card and "`logits`: input_ids" in card
     with pytest.raises(ValueError, match="ONNX export"):
         load_pipeline(out, backend="torch")
     with pytest.raises(ValueError, match="not an ONNX export"):

@@ -25,6 +25,9 @@ def check_run(run_dir, report):
     assert not list(run_dir.glob("checkpoint-*"))  # cleaned after success by default
     cfg = json.loads((run_dir / "config.json").read_text())
     assert cfg["lingshu"]["task"] == "ner" and len(cfg["lingshu"]["labels"]) == 10
+    card = (run_dir / "README.md").read_text()  # the model card: what it is, how made, how good, how used
+    assert "| entity types | 10: address, book," in card and "built from scratch" in card
+    assert "micro  " in card and f"{report['micro']['f1']:.4f}" in card and "lingshu.load(" in card
 
 
 def test_tiny_bert_crf(crf_model):

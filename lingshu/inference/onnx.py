@@ -154,6 +154,9 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, int8: bool = False, 
                 worst = max(worst, float(np.abs(want[k].astype(np.float64) - got[k].astype(np.float64)).max()))
         manifest["check_max_abs_diff"] = worst
         log.info("exported %s: the example batch differs from torch by at most %.3g", out_dir, worst)
+    from lingshu import modelcard
+
+    modelcard.write(out_dir, modelcard.export_card(model_dir, out_dir, manifest))
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
 

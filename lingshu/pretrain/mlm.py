@@ -275,8 +275,11 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
                    # counted when DataLoader workers build the batches)
                    "entity_operations": dict(collator.stats)},
                "heldout": {k: v for k, v in final.items() if k.startswith("eval_")}}
+    from lingshu.modelcard import mlm_card
+
+    card = mlm_card(trainer.model.config.to_dict(), cfg, summary, folder_hint=str(run_dir))
     save_run(trainer, tok, cfg, run_dir, summary, {"metric": "eval_masked_accuracy", "name": "heldout_accuracy.png",
-                                                   "ylabel": "held-out masked-token accuracy"})
+                                                   "ylabel": "held-out masked-token accuracy"}, card=card)
     if trainer.is_world_process_zero():
         if final:
             print(f"\nheld-out: masked-token accuracy {final.get('eval_masked_accuracy', 0):.4f}, "

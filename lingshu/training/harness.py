@@ -317,10 +317,12 @@ def resume_target(tc: DictConfig, run_dir: Path):
     return str(ck)
 
 
-def save_run(trainer, tokenizer, cfg: DictConfig, run_dir: Path, summary: dict, curve: dict | None = None) -> list:
+def save_run(trainer, tokenizer, cfg: DictConfig, run_dir: Path, summary: dict, curve: dict | None = None,
+             card: str | None = None) -> list:
     """Save what a finished run leaves (rank 0 only): the model, its tokenizer, the resolved
-    config (lingshu_config.yaml), train_summary.json, curves (`curve`: plot_curves options);
-    checkpoints are removed unless trainer.keep_checkpoints. Returns the plot files."""
+    config (lingshu_config.yaml), train_summary.json, curves (`curve`: plot_curves options), the
+    model card README.md (`card`, lingshu.modelcard); checkpoints are removed unless
+    trainer.keep_checkpoints. Returns the plot files."""
     if not trainer.is_world_process_zero():
         return []
     trainer.save_model(str(run_dir))
@@ -334,6 +336,10 @@ def save_run(trainer, tokenizer, cfg: DictConfig, run_dir: Path, summary: dict, 
     OmegaConf.save(cfg, run_dir / "lingshu_config.yaml", resolve=True)
     (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     plots = plot_curves(trainer.state.log_history, run_dir, **(curve or {}))
+    if card:
+        from lingshu.modelcard import write
+
+        write(run_dir, card)
     if not cfg.trainer.keep_checkpoints:
         for ck in run_dir.glob("checkpoint-*"):
             if _is_checkpoint(ck) and ck.is_dir():  # what the Trainer wrote, not a user's checkpoint-best/

@@ -336,7 +336,12 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         train_stats["token_geometry_start"] = trainer.geometry_start
         train_stats["warnings"] = trainer.health_warnings  # every warning, with its step
         train_stats["warnings_at_end"] = trainer.health_current
-        plots = save_run(trainer, tok, cfg, run_dir, {**train_stats, "dev": report}, task.curve)
+        from lingshu.modelcard import task_card
+
+        summary = {**train_stats, "dev": report}
+        card = task_card(trainer.model.config.to_dict(), cfg, summary, task.format_report(report) if report else None,
+                         folder_hint=str(run_dir))
+        plots = save_run(trainer, tok, cfg, run_dir, summary, task.curve, card=card)
         if report:
             print("\nDev set, " + report["scheme"] + ":\n" + task.format_report(report))
         for w in trainer.health_current:
