@@ -262,9 +262,37 @@ def cmd_predict(a) -> int:
     except BaseException:
         src.close()
         raise
+    import itertools
+
+    from lingshu.inference import journal
+
+    jpath = journal.journal_path(a.output)
+    head = journal.header(a.input, a.model, out_fmt)
+    done = 0
+    if jpath.exists() and getattr(a, "resume", False):
+        try:
+            done = journal.open_for_resume(jpath, head)
+        except ValueError as e:
+            src.close()
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"resuming: {done:,} records already predicted in {jpath}", file=sys.stderr)
+    else:
+        if jpath.exists():
+            print(f"note: {jpath} holds an interrupted run; starting afresh (--resume continues it instead)",
+                  file=sys.stderr)
+        journal.start(jpath, head)
     report = ValidationReport()
     # prediction ignores gold labels: a pair record labelled "NA" is predicted, not skipped
     docs = iter_documents(src, format=fmt, labels=AnyLabel() if fmt == "pair" else None, report=report)
+    written = done
+    try:
+        for _ in journal.append(jpath, nlp.pipe(itertools.islice(docs, done, None), progress=True)):
+            written += 1
+    except (KeyboardInterrupt, SystemExit):
+        print(f"\ninterrupted: {written:,} records predicted are kept in {jpath}; the same command with "
+              "--resume continues after them", file=sys.stderr)
+        raise
     total = 0
 
     def counted(stream):
@@ -273,7 +301,8 @@ def cmd_predict(a) -> int:
             total += task.count(d)
             yield d
 
-    summary = write_documents(counted(nlp.pipe(docs, progress=True)), a.output, out_fmt)
+    summary = write_documents(counted(journal.read(jpath)), a.output, out_fmt)
+    jpath.unlink()
     print(report.summary().splitlines()[0], file=sys.stderr)
     print(f"wrote {summary.documents} documents, {task.summarize(total)} to {a.output} ({out_fmt} layout)")
     return 0
@@ -380,7 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="predict entities, SPO triples or pair labels for a file")
     pr.add_argument("model", help="model directory written by `lingshu train`")
     pr.add_argument("input", help="text file (one text a line) or an annotated file in any layout lingshu reads")
-    pr.add_argument("-o", "--output", required=True, help="output file")
+    pr.add_argument("-o", "--output", required=True, help="output file (written when the input is done; "
+                                                          "until then predictions go to .OUTPUT.partial.jsonl)")
+    pr.add_argument("--resume", action="store_true",
+                    help="continue a run that was killed or interrupted, after its last complete record")
     pr.add_argument("--output-format", default=None,
                     help="layout of the output (default: the input's layout when it can hold the predictions, "
                          "else NER: spans, RE: cmeie (the CBLUE submission layout), pair: pair)")

@@ -260,3 +260,48 @@ def test_report_table_aligns_chinese_names_by_display_width():
     table = format_table({"per_type": {"临床表现": m, "ab": m}, "micro": m}, "per_type", "predicate")
     rows = [r for r in table.splitlines() if not r.startswith("-")]
     assert len({display_width(r) for r in rows}) == 1, table  # every row ends in the same column
+
+
+def test_predict_killed_with_sigkill_resumes_to_the_same_bytes(shared, tmp_path):
+    """`lingshu predict` killed mid-way (SIGKILL: no cleanup at all) leaves the output untouched and
+    a journal of what it predicted; `--resume` continues after the last complete record, and
+    the result is byte for byte the uninterrupted run's. A resume with another input is refused."""
+    import signal
+    import time
+
+    model = Path(__file__).parent / "fixtures" / "legacy" / "ner-crf-bert"
+    texts = [json.loads(line)["text"] for line in (shared / "cluener" / "dev.json").read_text().splitlines()]
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(texts[:1200]) + "\n", encoding="utf-8")
+
+    def predict(out, *extra):
+        return [sys.executable, "-m", "lingshu.cli", "predict", str(model), str(src), "-o", str(out),
+                "--batch-size", "8", *extra]
+
+    whole = tmp_path / "whole.jsonl"
+    assert subprocess.run(predict(whole), capture_output=True, timeout=900).returncode == 0
+    out = tmp_path / "out.jsonl"
+    journal = tmp_path / ".out.jsonl.partial.jsonl"
+    p = subprocess.Popen(predict(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while p.poll() is None and time.monotonic() < deadline:  # wait until some records are journaled
+        if journal.exists() and journal.read_bytes().count(b"\n") > 5:
+            break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=120)
+    assert p.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    kept = journal.read_bytes().count(b"\n") - 1
+    assert 0 < kept < 1200 and not out.exists()
+    with open(journal, "ab") as f:  # a record cut off mid-line, as a kill inside write() leaves it
+        f.write(b'{"text": "cut')
+    other = tmp_path / "other.txt"
+    other.write_text("别的输入\n", encoding="utf-8")
+    r = subprocess.run([*predict(out, "--resume")[:4], str(model), str(other), "-o", str(out), "--resume"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 2 and "another run" in r.stderr and not out.exists()
+    r = subprocess.run(predict(out, "--resume"), capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert f"resuming: {kept:,} records" in r.stderr
+    assert out.read_bytes() == whole.read_bytes()
+    assert not journal.exists()

@@ -1,0 +1,97 @@
+"""The prediction journal: what `lingshu predict` has predicted so far, one record a line, so a
+killed run loses nothing and `--resume` continues after the last complete record.
+
+`lingshu predict MODEL IN -o OUT` appends every prediction to `.OUT.partial.jsonl` beside OUT
+(the full `Document`, floats exact, meta kept) and flushes it as it goes; only when the input is
+done is OUT written from the journal, atomically, in the output layout, and the journal
+removed. A kill (SIGKILL included) leaves OUT as it was and the journal with every record
+written before it; a record cut off mid-line is dropped on resume. The journal's first line
+says which input, model and layout it belongs to, so a resume with other arguments is refused
+instead of mixing two runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from lingshu.schema import Document, Entity, Relation
+
+VERSION = 1
+
+
+def journal_path(output: str | Path) -> Path:
+    out = Path(output)
+    return out.with_name(f".{out.name}.partial.jsonl")
+
+
+def header(input_path: str, model: str, layout: str) -> dict:
+    st = os.stat(input_path) if os.path.isfile(input_path) else None
+    return {"lingshu_predict_journal": VERSION, "input": os.path.abspath(input_path),
+            "input_size": st.st_size if st else None, "input_mtime_ns": st.st_mtime_ns if st else None,
+            "model": os.path.abspath(model), "layout": layout}
+
+
+def dumps(doc: Document) -> str:
+    return json.dumps(dataclasses.asdict(doc), ensure_ascii=False)
+
+
+def _entity(d: dict) -> Entity:
+    return Entity(**d)
+
+
+def loads(line: str) -> Document:
+    d = json.loads(line)
+    d["entities"] = [_entity(e) for e in d["entities"]]
+    d["relations"] = [Relation(**{**r, "subject": _entity(r["subject"]), "object": _entity(r["object"])})
+                      for r in d["relations"]]
+    return Document(**d)
+
+
+def open_for_resume(path: Path, want: dict) -> int:
+    """Records already in the journal at `path` (its cut-off tail removed); ValueError when the
+    journal belongs to another input, model or layout, or is not a journal."""
+    with open(path, "rb") as f:
+        data = f.read()
+    end = data.rfind(b"\n") + 1  # a line without its newline was cut by the kill
+    lines = data[:end].splitlines()
+    try:
+        head = json.loads(lines[0]) if lines else None
+    except ValueError:
+        head = None
+    if not isinstance(head, dict) or head.get("lingshu_predict_journal") != VERSION:
+        raise ValueError(f"{path} is not a lingshu prediction journal")
+    differs = [k for k in ("input", "input_size", "input_mtime_ns", "model", "layout") if head.get(k) != want.get(k)]
+    if differs:
+        raise ValueError(f"{path} was written for another run ({', '.join(differs)} differ: "
+                         f"{', '.join(f'{k}={head.get(k)!r}' for k in differs)}); run without --resume to start afresh")
+    if end < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(end)
+    return len(lines) - 1
+
+
+def start(path: Path, head: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(head, ensure_ascii=False) + "\n")
+
+
+def append(path: Path, docs: Iterable[Document]) -> Iterator[Document]:
+    """Append each document to the journal (flushed every record) and pass it on."""
+    with open(path, "a", encoding="utf-8") as f:
+        for doc in docs:
+            f.write(dumps(doc) + "\n")
+            f.flush()
+            yield doc
+        os.fsync(f.fileno())
+
+
+def read(path: Path) -> Iterator[Document]:
+    """The journal's documents, in order (the header line skipped)."""
+    with open(path, encoding="utf-8") as f:
+        next(f, None)
+        for line in f:
+            yield loads(line)
