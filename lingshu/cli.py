@@ -418,6 +418,26 @@ def build_parser() -> argparse.ArgumentParser:
                          "else NER: spans, RE: cmeie (the CBLUE submission layout), pair: pair)")
     model_opts(pr)
 
+    sv = sub.add_parser("serve", help="an HTTP server for a model: POST /v1/extract, a web page at /",
+                        epilog="Example: lingshu serve runs/cmeee-gp --port 8000, then open http://127.0.0.1:8000/ "
+                               "or POST {\"text\": \"...\"} to /v1/extract (API docs at /docs)")
+    sv.add_argument("model", help="model directory written by `lingshu train` or `lingshu export onnx`")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
+    sv.add_argument("--api-key", default=None,
+                    help="require this key (X-API-Key or Authorization: Bearer) on every endpoint but /health "
+                         "(default: $LINGSHU_API_KEY; none)")
+    sv.add_argument("--max-batch", type=int, default=32, help="texts per forward pass (default: %(default)s)")
+    sv.add_argument("--max-wait-ms", type=float, default=5.0,
+                    help="how long a request waits for others to share its batch (default: %(default)s)")
+    sv.add_argument("--max-queue", type=int, default=256,
+                    help="texts waiting before new requests get 503 (default: %(default)s)")
+    sv.add_argument("--max-texts", type=int, default=64, help="texts per request (default: %(default)s)")
+    sv.add_argument("--max-text-chars", type=int, default=10_000, help="characters per text (default: %(default)s)")
+    sv.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda when available)")
+    sv.add_argument("--backend", default=None, choices=["torch", "onnx"], help="(default: what the folder holds)")
+    sv.set_defaults(func=cmd_serve)
+
     x = sub.add_parser("export", help="export a trained model for serving (ONNX)")
     xsub = x.add_subparsers(dest="export_cmd", metavar="FORMAT", required=True)
     xo = xsub.add_parser("onnx", help="the model's tensor stages as ONNX graphs (dynamic batch and length), "
@@ -445,6 +465,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", help="the file to describe")
     s.add_argument("--format", default=None, help=formats)
     return p
+
+
+def cmd_serve(a) -> int:
+    try:
+        _model_task(a.model)
+        from lingshu.inference.server import serve
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:
+        print(f"error: lingshu serve needs {e.name}: pip install 'lingshu[serve]'", file=sys.stderr)
+        return 2
+    serve(a.model, a.host, a.port, api_key=a.api_key, device=a.device, backend=a.backend, max_batch=a.max_batch,
+          max_wait_ms=a.max_wait_ms, max_queue=a.max_queue, max_texts=a.max_texts, max_text_chars=a.max_text_chars)
+    return 0
 
 
 def cmd_export_onnx(a) -> int:
