@@ -35,10 +35,10 @@ def _settings(cfg: DictConfig | None, keys: list[str]) -> list[str]:
     return out
 
 
-def _usage(folder_hint: str, task: str) -> str:
-    call = {"pair": 'doc = nlp("糖尿病吃什么", "糖尿病的饮食")\nprint(doc.label, doc.label_scores)',
-            "re": 'doc = nlp("糖尿病患者常出现多饮、多尿。")\nprint([r.key for r in doc.relations])'}.get(
-        task, 'doc = nlp("患者因发热三天就诊于呼吸内科。")\nprint([(e.text, e.type) for e in doc.ents])')
+def _usage(folder_hint: str, spec: dict) -> str:
+    from lingshu.tasks import task_of
+
+    call = task_of(spec).usage_example
     return ("## Use\n\n```python\nimport lingshu\n"
             f'nlp = lingshu.load("{folder_hint}")\n{call}\n```\n\n```bash\n'
             f"lingshu predict {folder_hint} INPUT -o OUTPUT        # a file of any size, streamed\n"
@@ -49,13 +49,15 @@ def _usage(folder_hint: str, task: str) -> str:
 def task_card(config: dict, cfg: DictConfig | None, summary: dict, report_text: str | None,
               folder_hint: str = "MODEL_DIR") -> str:
     """The card of a task model (`lingshu train`)."""
+    from lingshu.tasks import task_of
+
     spec = config.get("lingshu", {})
     task, decoder = spec.get("task", "ner"), spec.get("decoder")
     labels = spec.get("labels", [])
     lines = [f"# lingshu {task} model{f' ({decoder})' if decoder else ''}", "",
              "| | |", "|---|---|",
              f"| task | {task}{f', head `{decoder}`' if decoder else ''} |",
-             f"| {'class labels' if task == 'pair' else 'entity types'} | {len(labels)}: "
+             f"| {task_of(spec).labels_noun} | {len(labels)}: "
              f"{', '.join(map(str, labels))} |"]
     if spec.get("patterns"):
         preds = sorted({p[1] for p in spec["patterns"]})
@@ -90,7 +92,7 @@ def task_card(config: dict, cfg: DictConfig | None, summary: dict, report_text: 
         lines += ["## Dev scores", "", "No dev set was given (`data.dev`); score it with `lingshu evaluate`.", ""]
     if summary.get("warnings_at_end"):
         lines += ["## Warnings at the end of training", ""] + [f"- {w}" for w in summary["warnings_at_end"]] + [""]
-    lines.append(_usage(folder_hint, task))
+    lines.append(_usage(folder_hint, spec))
     lines.append("The resolved configuration is `lingshu_config.yaml`; `train_summary.json` and "
                  "`metrics.jsonl` hold every figure above.\n")
     return "\n".join(lines)

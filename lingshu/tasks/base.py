@@ -40,6 +40,9 @@ class Task:
     name: str = ""
     main_metric: str = "f1"  # the key of `eval_metrics` (without prefix) that selects the best checkpoint
     output_layouts: tuple[str, ...] = ("spans",)  # layouts that hold its predictions, the default first
+    # for model cards (lingshu.modelcard): what the labels are, and a call of the model in Python
+    labels_noun = "entity types"
+    usage_example = 'doc = nlp("患者因发热三天就诊于呼吸内科。")\nprint([(e.text, e.type) for e in doc.ents])'
     eval_layouts: tuple[str, ...] | None = None  # layouts `lingshu evaluate` scores (None: any it reads)
     noun: str = "entity"  # what `predict` counts and the no-prediction warning names
     curve: dict = {}  # plot_curves options (metric, name, ylabel) for the dev curve

@@ -101,6 +101,8 @@ class PairPipeline(Pipeline):
 
 class PairTask(Task):
     name = "pair"
+    labels_noun = "class labels"
+    usage_example = 'doc = nlp("糖尿病吃什么", "糖尿病的饮食")\nprint(doc.label, doc.label_scores)'
     main_metric = "accuracy"
     output_layouts = ("pair",)
     eval_layouts = ("pair",)

@@ -261,6 +261,7 @@ class RePipeline(Pipeline):
 class ReTask(Task):
     name = "re"
     output_layouts = ("cmeie",)
+    usage_example = 'doc = nlp("糖尿病患者常出现多饮、多尿。")\nprint([r.key for r in doc.relations])'
     eval_layouts = ("cmeie",)
     noun = "triple"
     curve = {"ylabel": "dev F1 (strict triples)"}
