@@ -336,7 +336,9 @@ def _ordered_map(func: Callable, items: Iterable, workers: int, ahead: int) -> I
                 return
             yield item
 
-    with multiprocessing.Pool(workers) as pool:
+    # forkserver, not fork: a process that already runs threads (a server, onnxruntime, a test
+    # runner) can fork a child holding a lock no thread will release, and the pool then hangs
+    with multiprocessing.get_context("forkserver").Pool(workers) as pool:
         try:
             for result in pool.imap(func, feed()):
                 slots.release()
