@@ -13,7 +13,7 @@ def test_two_process_gloo(cluener_subset, tmp_path):
     train, dev = cluener_subset
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "lingshu.cli", "train", "task=ner-softmax", "model=tiny-bert",
            "model.config.num_hidden_layers=2", f"data.train={train}", f"data.dev={dev}",
            "trainer.max_steps=6", "trainer.batch_size=8", "trainer.logging_steps=2",

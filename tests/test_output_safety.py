@@ -179,6 +179,12 @@ def test_output_dir_policy(tmp_path):
     (run / "lingshu_config.yaml").write_text("a: 1\n", encoding="utf-8")
     assert is_run_dir(run) and not is_run_dir(user)
     check_output_dir(run)  # an earlier run is replaced, with a warning
+    hub = tmp_path / "downloaded"  # a model folder of another tool: its files have lingshu's names, not its markers
+    hub.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (hub / name).write_text("{}", encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"holds config\.json, model\.safetensors\)"):
+        check_output_dir(hub)
 
 
 def test_save_run_removes_only_lingshus_checkpoints(tmp_path):

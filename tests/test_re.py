@@ -221,7 +221,7 @@ def test_re_heads_reported_as_new_when_loading_an_mlm_checkpoint(bert_tok, tmp_p
     known = {"labels": ["疾病", "症状", "药物"], "patterns": [list(p) for p in PATTERNS],
              "pattern_pos_weight": [1.0] * 3}
     with caplog.at_level(logging.INFO, logger="lingshu"):
-        model, _ = build_model(cfg, known, [], tmp_path)
+        model, _ = build_model(cfg, known, [])
     text = caplog.text
     for head in ("span_classifier", "entity_type_classifier", "spo_pattern_classifier"):
         assert head in text

@@ -122,13 +122,22 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     return tok
 
 
-def build_char_tokenizer(texts: Iterable[str], out_dir: str | Path, min_freq: int = 1) -> PreTrainedTokenizerBase:
+def build_char_tokenizer(texts: Iterable[str], out_dir: str | Path | None = None,
+                         min_freq: int = 1) -> PreTrainedTokenizerBase:
     """A WordPiece tokenizer whose vocabulary is the characters of `texts` (lowercased).
 
     For from-scratch models given no tokenizer. lingshu feeds text one character at a time, so
     a character vocabulary covers everything; `##x` continuations are added for non-CJK
-    characters so that other uses of the tokenizer (whole words) still work.
+    characters so that other uses of the tokenizer (whole words) still work. Without `out_dir`
+    the vocabulary files live in a temporary folder only while the tokenizer loads (a training
+    run saves the tokenizer with the model; under torchrun no rank writes into the run folder
+    before rank 0 has checked it).
     """
+    if out_dir is None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="lingshu-vocab-") as tmp:
+            return build_char_tokenizer(texts, tmp, min_freq)
     counts = Counter(ch for t in texts for ch in t.lower() if not ch.isspace())
     chars = sorted(c for c, n in counts.items() if n >= min_freq)
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

@@ -229,7 +229,7 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
         model = load_mlm(mc.name_or_path, attn)
         log.info("continuing MLM training of %s (%.1fM parameters)", mc.name_or_path, model.num_parameters() / 1e6)
     else:
-        tok = load_tokenizer(mc.tokenizer) if mc.tokenizer else build_char_tokenizer(train_lines, run_dir / "char_vocab")
+        tok = load_tokenizer(mc.tokenizer) if mc.tokenizer else build_char_tokenizer(train_lines)
         config = scratch_config(mc.arch, OmegaConf.to_container(mc.config, resolve=True), tok, attn)
         model = AutoModelForMaskedLM.from_config(config)
         log.info("built %s MLM from scratch: %.1fM parameters, vocabulary %d", mc.arch,

@@ -188,6 +188,7 @@ def check_output_dir(run_dir: str | Path, overwrite: bool = False, resume: bool 
         return
     foreign = sorted(p.name for p in entries
                      if p.name not in RUN_FILES and not _is_checkpoint(p) and not _is_partial_checkpoint(p))
+    foreign = foreign or sorted(p.name for p in entries)  # files named like lingshu's, without a run's markers
     raise SystemExit(f"output_dir={run_dir} is not empty and is not a lingshu run (it holds "
                      f"{', '.join(foreign[:6])}{' …' if len(foreign) > 6 else ''}); choose a new folder, or pass "
                      "overwrite=true to write into it (only lingshu's own files are ever replaced or removed)")

@@ -180,7 +180,7 @@ def seq_lengths(cfg: DictConfig) -> tuple[int, int]:
     return int(ml), int(st)
 
 
-def build_model(cfg: DictConfig, labels, train_texts: list[str], out_dir: Path):
+def build_model(cfg: DictConfig, labels, train_texts: list[str]):
     """Tokenizer + encoder + the task's heads, from a checkpoint or from scratch. Returns
     (model, tokenizer).
 
@@ -218,7 +218,7 @@ def build_model(cfg: DictConfig, labels, train_texts: list[str], out_dir: Path):
         if mc.tokenizer:
             tok = load_tokenizer(mc.tokenizer)
         else:
-            tok = build_char_tokenizer(train_texts, out_dir / "char_vocab")
+            tok = build_char_tokenizer(train_texts)
             log.info("built a character vocabulary of %d entries from the training data", len(tok))
         config = scratch_config(mc.arch, OmegaConf.to_container(mc.config, resolve=True), tok, attn)
         config.lingshu = spec.to_dict()
@@ -256,7 +256,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
                 if cfg.data.dev else None)
 
     texts = [t for d in train_docs for t in (d.text, d.text_pair) if t]
-    model, tok = build_model(cfg, known, texts, run_dir)
+    model, tok = build_model(cfg, known, texts)
     featurizer = make_featurizer(model, tok, cfg)
     if getattr(featurizer, "padding_free", False):
         log.info("padding-free batches: windows packed into one row (%s)", model.config._attn_implementation)
