@@ -282,17 +282,20 @@ def cmd_predict(a) -> int:
             print(f"note: {jpath} holds an interrupted run; starting afresh (--resume continues it instead)",
                   file=sys.stderr)
         journal.start(jpath, head)
-    report = ValidationReport()
+    rejects = journal.Rejects(a.rejects or journal.rejects_path(a.output))
+    report = ValidationReport(on_reject=rejects.add)
     # prediction ignores gold labels: a pair record labelled "NA" is predicted, not skipped
     docs = iter_documents(src, format=fmt, labels=AnyLabel() if fmt == "pair" else None, report=report)
     written = done
     try:
         for _ in journal.append(jpath, nlp.pipe(itertools.islice(docs, done, None), progress=True)):
             written += 1
-    except (KeyboardInterrupt, SystemExit):
+    except BaseException:
+        rejects.close(ok=False)
         print(f"\ninterrupted: {written:,} records predicted are kept in {jpath}; the same command with "
               "--resume continues after them", file=sys.stderr)
         raise
+    rejects.close()
     total = 0
 
     def counted(stream):
@@ -304,6 +307,9 @@ def cmd_predict(a) -> int:
     summary = write_documents(counted(journal.read(jpath)), a.output, out_fmt)
     jpath.unlink()
     print(report.summary().splitlines()[0], file=sys.stderr)
+    if rejects.count:
+        print(f"{rejects.count:,} unreadable record(s) written to {rejects.path} (file, line, errors, record)",
+              file=sys.stderr)
     print(f"wrote {summary.documents} documents, {task.summarize(total)} to {a.output} ({out_fmt} layout)")
     return 0
 
@@ -413,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "until then predictions go to .OUTPUT.partial.jsonl)")
     pr.add_argument("--resume", action="store_true",
                     help="continue a run that was killed or interrupted, after its last complete record")
+    pr.add_argument("--rejects", default=None, metavar="PATH",
+                    help="where unreadable input records go, one JSON line each with file, line, errors and "
+                         "the record (default: OUTPUT.rejects.jsonl; written only when there are some)")
     pr.add_argument("--output-format", default=None,
                     help="layout of the output (default: the input's layout when it can hold the predictions, "
                          "else NER: spans, RE: cmeie (the CBLUE submission layout), pair: pair)")
@@ -518,6 +527,11 @@ def _check_paths(a) -> str | None:
         for path in inputs:
             if same_file(out, path):
                 return f"-o {out} is the input file {path}: it would be overwritten; give another output file"
+    rejects = getattr(a, "rejects", None)
+    if isinstance(rejects, str):
+        for path in inputs + ([out] if isinstance(out, str) else []):
+            if same_file(rejects, path):
+                return f"--rejects {rejects} is {path}: it would be overwritten; give another file"
     return None
 
 

@@ -311,3 +311,28 @@ def test_predict_killed_with_sigkill_resumes_to_the_same_bytes(shared, tmp_path)
     assert f"resuming: {kept:,} records" in r.stderr
     assert out.read_bytes() == whole.read_bytes()
     assert not journal.exists()
+
+
+def test_predict_writes_unreadable_records_to_a_rejects_file(shared, tmp_path, capsys):
+    """Bad records never stop a prediction run: each goes to OUTPUT.rejects.jsonl with its line,
+    its errors and its raw text; a later clean run removes the stale rejects file."""
+    model = Path(__file__).parent / "fixtures" / "legacy" / "ner-crf-bert"
+    good = (shared / "cluener" / "dev.json").read_text(encoding="utf-8").splitlines()[:6]
+    bad_field = good[2].replace('"text"', '"txet"', 1)
+    data = tmp_path / "in.json"
+    data.write_bytes(("\n".join([*good[:3], bad_field, *good[3:], '{"text": "cut off']) + "\n").encode("utf-8")
+                     + b"\xff\xfe not utf-8\n")
+    out = tmp_path / "out.json"
+    assert main(["predict", str(model), str(data), "-o", str(out)]) == 0
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 6  # every good record predicted
+    rejects = [json.loads(x) for x in (tmp_path / "out.json.rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["line"], r["errors"][0]["kind"]) for r in rejects] == [(4, "missing_text"), (8, "bad_json"),
+                                                                       (9, "bad_encoding")]
+    assert rejects[0]["record"] == bad_field and rejects[1]["record"] == '{"text": "cut off'
+    assert rejects[0]["file"] == str(data)
+    assert "3 unreadable record(s) written to" in capsys.readouterr().err
+    data.write_text("\n".join(good) + "\n", encoding="utf-8")
+    assert main(["predict", str(model), str(data), "-o", str(out)]) == 0
+    assert not (tmp_path / "out.json.rejects.jsonl").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json", "out.json"]  # no temp file left
+    assert main(["predict", str(model), str(data), "-o", str(out), "--rejects", str(data)]) == 2

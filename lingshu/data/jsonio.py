@@ -93,8 +93,8 @@ def json_lines(src: Source, ck: Checker) -> Iterator[Any]:
     for lineno, raw in src.lines():
         if not raw.strip():
             continue
-        ck.begin(lineno)
         line, why = decode_line(raw)
+        ck.begin(lineno, line if line is not None else raw.decode("utf-8", "replace"))
         if line is None:
             _skip(ck, "bad_encoding", why)
             continue
@@ -261,6 +261,7 @@ def json_list(src: Source, ck: Checker) -> Iterator[Any]:
                     _skip(ck, "bad_encoding", "invalid UTF-8 in the record; the record is skipped",
                           line=line + s.count("\n", pos, bad))
                 elif not _duplicate(ck, dec):
+                    ck.raw = s[pos:end]
                     yield obj
             else:
                 end, balanced = _scan(s, pos)

@@ -16,7 +16,7 @@ from lingshu.data.base import Checker, Document, Format, Source, WriteSummary, c
 def read_text(src: Source, ck: Checker) -> Iterator[Document]:
     """One document per line, text kept exactly (only the line ending removed)."""
     for lineno, line, why in src.text_lines():
-        ck.begin(lineno)
+        ck.begin(lineno, line)
         if line is None:
             ck.error("", "bad_encoding", why)
             ck.finish(None, [])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
 ERROR = "error"
 WARNING = "warning"
@@ -100,6 +101,10 @@ class ValidationReport:
     mentions_ambiguous: int = 0
     labels: Counter = field(default_factory=Counter)
     unlabelled: int = 0
+    # called with every rejected record (none capped): its line, its errors and its raw text when
+    # the reader has it (a JSON line, a text line, a list record that parsed), else None
+    on_reject: Callable[[int, list[Problem], str | None], None] | None = field(default=None, repr=False,
+                                                                               compare=False)
 
     @property
     def ok(self) -> bool:

@@ -85,13 +85,18 @@ class Checker:
         self.labels = labels if isinstance(labels, AnyLabel) else set(labels) if labels is not None else None
         self.allow_overlap = allow_overlap
         self.line = 0
+        self.raw: str | None = None  # the current record's text in the file, when the reader has it
         self._errors = 0  # errors in the current record
+        self._problems: list[Problem] = []  # and the errors themselves
         self._types_seen: set[str] = set()  # entity types already checked for valid Unicode
 
-    def begin(self, line: int) -> None:
-        """Start a record at the given 1-based line."""
+    def begin(self, line: int, raw: str | None = None) -> None:
+        """Start a record at the given 1-based line; `raw` is its text in the file, when the
+        reader has it (for the rejects of `ValidationReport.on_reject`)."""
         self.line = line
+        self.raw = raw
         self._errors = 0
+        self._problems: list[Problem] = []
         self.dropped = 0  # entities of the current record dropped by a warning
         self.report.records_read += 1
 
@@ -100,6 +105,7 @@ class Checker:
         p = Problem(self.file, line or self.line, field, kind, message, ERROR)
         self.report.add(p)
         self._errors += 1
+        self._problems.append(p)
         if self.strict:
             raise DataError(p)
 
@@ -110,6 +116,8 @@ class Checker:
         self.report.add(p)
         if self.strict:
             raise DataError(p)
+        if self.report.on_reject is not None:
+            self.report.on_reject(line, [p], None)
 
     def bad_unicode(self, field: str, value: str, what: str = "text") -> bool:
         """Report a string holding a lone surrogate (an invalid ``\\udXXX`` escape: not Unicode,
@@ -175,6 +183,8 @@ class Checker:
             ents = self._overlaps(ents)
         if text is None or self._errors:
             self.report.records_skipped += 1
+            if self.report.on_reject is not None:
+                self.report.on_reject(self.line, self._problems, self.raw)
             return None
         if id is not None and not isinstance(id, str):
             meta["id"] = id

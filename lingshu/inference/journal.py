@@ -95,3 +95,55 @@ def read(path: Path) -> Iterator[Document]:
         next(f, None)
         for line in f:
             yield loads(line)
+
+
+def rejects_path(output: str | Path) -> Path:
+    out = Path(output)
+    return out.with_name(f"{out.name}.rejects.jsonl")
+
+
+class Rejects:
+    """The records `lingshu predict` could not read, one JSON line each: file, line, the errors
+    (field, kind, message) and the record's raw text when the reader has it, else null.
+
+    Written atomically when the run ends (a killed run leaves no half file) and only when there
+    is something in it; a rejects file an earlier run left for the same output is removed when
+    this run rejects nothing. Every record of the input is read on a resume too, so the file is
+    complete either way. Use as `report.on_reject = rejects.add`."""
+
+    def __init__(self, path: str | Path):
+        from contextlib import ExitStack
+
+        self.path = Path(path)
+        self.count = 0
+        self._stack = ExitStack()
+        self._f = None
+
+    def add(self, line: int, problems: list, raw: str | None) -> None:
+        if self._f is None:
+            from lingshu.io import atomic_open
+
+            self._f = self._stack.enter_context(atomic_open(self.path))
+        file = problems[0].file if problems else ""
+        errors = [{"field": p.field, "kind": p.kind, "message": p.message} for p in problems]
+        rec = {"file": file, "line": line, "errors": errors, "record": raw}
+        self._f.write(json.dumps(rec, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
+        self.count += 1
+
+    def close(self, ok: bool = True) -> None:
+        """Commit the file (`ok`), or drop what was written (an interrupted run)."""
+        if ok:
+            self._stack.close()
+            if self._f is None and self.path.is_file() and _is_rejects(self.path):
+                self.path.unlink()
+        else:
+            self._stack.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)
+
+
+def _is_rejects(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = json.loads(f.readline())
+    except (OSError, ValueError):
+        return False
+    return isinstance(first, dict) and {"file", "line", "errors", "record"} <= set(first)
