@@ -172,6 +172,15 @@ def test_micro_batcher_passes_errors_to_every_waiting_request():
     assert all(isinstance(r, RuntimeError) for r in res) and pending == 0
 
 
+def test_an_app_whose_lifespan_runs_twice_still_answers(pipes):
+    """A second client on the same app (the schemathesis test found it: the first client's
+    shutdown had closed the model's worker pool for good)."""
+    app = create_app(pipes["ner-globalpointer-bert"])
+    for _ in range(2):
+        with TestClient(app) as c:
+            assert c.post("/v1/extract", json={"text": TEXTS[2]}).status_code == 200
+
+
 def test_lingshu_serve_on_a_loopback_port(tmp_path):
     """The command itself: uvicorn on a free 127.0.0.1 port, answering like the app."""
     import socket

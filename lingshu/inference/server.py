@@ -29,7 +29,7 @@ from typing import Any, Callable, Union
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 log = logging.getLogger("lingshu")
 
@@ -55,6 +55,25 @@ class ExtractResponse(BaseModel):
     documents: list[dict[str, Any]]
 
 
+class ErrorBody(BaseModel):
+    error: str = Field(description="what is wrong, in words")
+    status: int = Field(description="the HTTP status code again")
+
+
+def request_schema(pair: bool, max_text_chars: int, max_texts: int) -> dict:
+    """The JSON schema of a /v1/extract body for this model, as the OpenAPI description states it:
+    one text or a list of them (a pair model: text + text_pair, or a list of such objects), no
+    other fields, no blank text, within the limits (over them: 413)."""
+    text = {"type": "string", "pattern": r"\S", "maxLength": max_text_chars}
+    one = {"text": text, "text_pair": text} if pair else {"text": text}
+    item = {"type": "object", "properties": one, "required": list(one), "additionalProperties": False}
+    return {"oneOf": [
+        {**item, "title": "One pair" if pair else "One text"},
+        {"type": "object", "title": "Many", "required": ["texts"], "additionalProperties": False,
+         "properties": {"texts": {"type": "array", "maxItems": max_texts, "items": item if pair else text}}},
+    ]}
+
+
 class Overloaded(Exception):
     pass
 
@@ -72,16 +91,21 @@ class MicroBatcher:
         self.batches: list[int] = []  # sizes of the batches run (the last 1000), for /health and tests
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lingshu-model")
+        self._pool: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
+        # made here, not in __init__: an app whose lifespan runs again (a second test client, a
+        # server restarted in-process) needs a fresh pool, the last one was shut down by stop()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lingshu-model")
+        self.pending = 0
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def submit(self, items: list) -> list:
         if self.pending + len(items) > self.max_queue:
@@ -167,11 +191,14 @@ def create_app(nlp, *, max_batch: int = 32, max_wait_ms: float = 5.0, max_queue:
     def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
         return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
+    def invalid_body(errors: list) -> JSONResponse:
+        first = errors[0] if errors else {}
         where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
         return error(422, f"invalid request: {where + ': ' if where else ''}{first.get('msg', 'bad body')}")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        return invalid_body(exc.errors())
 
     @app.middleware("http")
     async def body_limit(request: Request, call_next):
@@ -216,8 +243,24 @@ def create_app(nlp, *, max_batch: int = 32, max_wait_ms: float = 5.0, max_queue:
     async def model():
         return info
 
-    @app.post("/v1/extract", response_model=ExtractResponse, dependencies=[Depends(check_key)])
-    async def extract(req: ExtractRequest):
+    errors = {422: "bad JSON, wrong or missing fields, a blank text",
+              413: f"a body over {max_body_bytes:,} bytes, a text over {max_text_chars:,} characters or "
+                   f"more than {max_texts} texts", 503: "overloaded: retry after Retry-After seconds"}
+    if api_key:
+        errors[401] = "no valid API key"
+    body = {"required": True, "content": {"application/json": {
+        "schema": request_schema(pair, max_text_chars, max_texts)}}}
+
+    @app.post("/v1/extract", response_model=ExtractResponse, dependencies=[Depends(check_key)],
+              openapi_extra={"requestBody": body},
+              responses={code: {"model": ErrorBody, "description": why} for code, why in errors.items()})
+    async def extract(request: Request):
+        # the body is read here, not by FastAPI, so that the OpenAPI description can state the
+        # request's real shape (`request_schema`) and every error keeps lingshu's JSON form
+        try:
+            req = ExtractRequest.model_validate_json(await request.body())
+        except ValidationError as e:
+            return invalid_body(e.errors())
         if (req.text is None) == (req.texts is None):
             return error(422, 'give either "text" or "texts"')
         if req.text is not None:
