@@ -181,32 +181,100 @@ def test_an_app_whose_lifespan_runs_twice_still_answers(pipes):
             assert c.post("/v1/extract", json={"text": TEXTS[2]}).status_code == 200
 
 
-def test_lingshu_serve_on_a_loopback_port(tmp_path):
-    """The command itself: uvicorn on a free 127.0.0.1 port, answering like the app."""
+def _free_port() -> int:
     import socket
-    import subprocess
-    import sys
-
-    import httpx
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    p = subprocess.Popen([sys.executable, "-m", "lingshu.cli", "serve", str(LEGACY / "ner-crf-bert"),
-                          "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+        return s.getsockname()[1]
+
+
+class _Server:
+    """`lingshu serve` as a subprocess on a free 127.0.0.1 port, until the block ends."""
+
+    def __init__(self, model, *args):
+        import subprocess
+        import sys
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.p = subprocess.Popen([sys.executable, "-m", "lingshu.cli", "serve", str(model), "--port", str(self.port),
+                                   *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def __enter__(self):
+        import httpx
+
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
-                    break
+                if httpx.get(f"{self.url}/health", timeout=5).status_code == 200:
+                    return self
             except httpx.TransportError:
-                assert p.poll() is None, p.stdout.read()
+                assert self.p.poll() is None, self.p.stdout.read()
                 time.sleep(0.3)
-        r = httpx.post(f"http://127.0.0.1:{port}/v1/extract", json={"text": "患者出现发热咳嗽"}, timeout=60)
+        raise AssertionError("the server did not come up")
+
+    def __exit__(self, *exc):
+        self.p.terminate()
+        self.p.wait(timeout=60)
+
+
+def test_lingshu_serve_on_a_loopback_port(tmp_path):
+    """The command itself: uvicorn on a free 127.0.0.1 port, answering like the app."""
+    import httpx
+
+    with _Server(LEGACY / "ner-crf-bert") as server:
+        r = httpx.post(f"{server.url}/v1/extract", json={"text": "患者出现发热咳嗽"}, timeout=60)
         assert r.status_code == 200
         want = load_pipeline(LEGACY / "ner-crf-bert", device="cpu")("患者出现发热咳嗽").to_dict()
         assert r.json()["documents"] == [want]
-    finally:
-        p.terminate()
-        p.wait(timeout=60)
+
+
+def _clients(url, bodies, retry_503=False):
+    """One thread per body, all released at once by a barrier; (status, json) per body. With
+    `retry_503`, a 503 is retried after its Retry-After (bounded) until it is answered."""
+    import httpx
+
+    out = [None] * len(bodies)
+    go = threading.Barrier(len(bodies))
+
+    def send(i):
+        go.wait(timeout=120)
+        for _ in range(200 if retry_503 else 1):
+            r = httpx.post(f"{url}/v1/extract", json=bodies[i], timeout=120)
+            out[i] = (r.status_code, r.json(), r.headers.get("retry-after"))
+            if r.status_code != 503 or not retry_503:
+                return
+            time.sleep(float(r.headers["retry-after"]) / 20)  # sooner than asked: keep the test short
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    return out
+
+
+def test_load_sixteen_clients_on_a_real_server(shared):
+    """16 concurrent clients on `lingshu serve` over loopback, with real CLUENER dev texts: every
+    answer is the Python API's answer for that client's own texts; with a tiny queue the overflow
+    is answered 503 with Retry-After, the server keeps running, and retried requests are answered
+    correctly."""
+    import json
+
+    model = LEGACY / "ner-crf-bert"
+    lines = (shared / "cluener" / "dev.json").read_text(encoding="utf-8").splitlines()[:64]
+    texts = [json.loads(x)["text"] for x in lines]
+    bodies = [{"texts": texts[4 * i : 4 * i + 4]} for i in range(16)]
+    nlp = load_pipeline(model, device="cpu")
+    want = [[d.to_dict() for d in nlp(b["texts"])] for b in bodies]
+    with _Server(model, "--max-batch", "8", "--max-wait-ms", "20", "--max-queue", "4") as server:
+        answers = _clients(server.url, bodies)
+        codes = [a[0] for a in answers]
+        assert set(codes) <= {200, 503} and codes.count(503) >= 1, codes
+        assert all(a[2] == "1" and "overloaded" in a[1]["error"] for a in answers if a[0] == 503)
+        assert all(a[1]["documents"] == w for a, w in zip(answers, want) if a[0] == 200)
+        answers = _clients(server.url, bodies, retry_503=True)
+        assert [a[0] for a in answers] == [200] * 16
+        assert [a[1]["documents"] for a in answers] == want  # none lost, none mixed up
+        assert server.p.poll() is None  # still serving
