@@ -14,7 +14,7 @@ __all__ = ["load", "Document", "Entity", "Relation", "LabelSet", "__version__"]
 
 
 def load(path: str, device: str | None = None, batch_size: int = 64, precision: str | None = None,
-         backend: str | None = None):
+         backend: str | None = None, threads: int | None = None):
     """Load a trained lingshu model directory as a callable.
 
     NER: `nlp(text) -> Document` (entities); RE: `nlp(text) -> Document` (relations, plus the
@@ -29,7 +29,10 @@ def load(path: str, device: str | None = None, batch_size: int = 64, precision: 
         backend: what runs the model's tensor stages (lingshu.inference.backends): "torch" for a
             directory `lingshu train` wrote, "onnx" for one `lingshu export onnx` wrote; default:
             the one the directory holds.
+        threads: CPU threads for one forward pass: onnxruntime's intra-op threads for this
+            model's sessions (onnx), `torch.set_num_threads` for the process (torch); default:
+            the library's own choice (all cores).
     """
     from lingshu.inference.pipeline import load_pipeline
 
-    return load_pipeline(path, device=device, batch_size=batch_size, precision=precision, backend=backend)
+    return load_pipeline(path, device=device, batch_size=batch_size, precision=precision, backend=backend, threads=threads)

@@ -209,7 +209,7 @@ def cmd_evaluate(a) -> int:
         return 2
     import lingshu
 
-    nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size, backend=a.backend)
+    nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size, backend=a.backend, threads=a.threads)
     allowed = task.eval_allowed_labels(nlp.labels, a.strict_labels, getattr(nlp, "patterns", None))
     res = read_documents(src, format=fmt, labels=allowed)
     print(res.report.summary().splitlines()[0], file=sys.stderr)
@@ -258,7 +258,7 @@ def cmd_predict(a) -> int:
     import lingshu
 
     try:
-        nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size, backend=a.backend)
+        nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size, backend=a.backend, threads=a.threads)
     except BaseException:
         src.close()
         raise
@@ -402,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what runs the model (default: onnx for a folder `lingshu export onnx` wrote, else torch)")
         sp.add_argument("--format", default=None,
                         help="input layout: cluener, cmeee, spans, conll, text, cmeie, pair (default: detected)")
+        sp.add_argument("--threads", type=int, default=None,
+                        help="CPU threads per forward pass (default: all cores)")
 
     e = sub.add_parser("evaluate", help="a model's strict scores on annotated data: NER span P/R/F1 per type, "
                                         "RE triple P/R/F1 per predicate, pair accuracy and macro-F1 per label")
@@ -445,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-text-chars", type=int, default=10_000, help="characters per text (default: %(default)s)")
     sv.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda when available)")
     sv.add_argument("--backend", default=None, choices=["torch", "onnx"], help="(default: what the folder holds)")
+    sv.add_argument("--threads", type=int, default=None, help="CPU threads per forward pass (default: all cores)")
     sv.set_defaults(func=cmd_serve)
 
     x = sub.add_parser("export", help="export a trained model for serving (ONNX)")
@@ -486,7 +489,8 @@ def cmd_serve(a) -> int:
     except ImportError as e:
         print(f"error: lingshu serve needs {e.name}: pip install 'lingshu[serve]'", file=sys.stderr)
         return 2
-    serve(a.model, a.host, a.port, api_key=a.api_key, device=a.device, backend=a.backend, max_batch=a.max_batch,
+    serve(a.model, a.host, a.port, api_key=a.api_key, device=a.device, backend=a.backend, threads=a.threads,
+          max_batch=a.max_batch,
           max_wait_ms=a.max_wait_ms, max_queue=a.max_queue, max_texts=a.max_texts, max_text_chars=a.max_text_chars)
     return 0
 

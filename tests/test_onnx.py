@@ -115,6 +115,9 @@ def test_exported_folder_is_a_model_folder(exports):
         load_pipeline(out, backend="torch")
     with pytest.raises(ValueError, match="not an ONNX export"):
         load_pipeline(LEGACY / "ner-crf-bert", backend="onnx")
+    one = load_pipeline(out, threads=1)  # onnxruntime's intra-op threads, per session
+    assert all(s.get_session_options().intra_op_num_threads == 1 for s in one.backend.sessions.values())
+    assert one("患者出现发热").to_dict() == load_pipeline(out)("患者出现发热").to_dict()
 
 
 def test_int8_export_predicts_close_to_fp32(shared, tmp_path):

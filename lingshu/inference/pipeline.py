@@ -198,10 +198,10 @@ def pipeline_for(model, tokenizer, device: str | None = None, batch_size: int = 
 
 
 def load_pipeline(path: str | Path, device: str | None = None, batch_size: int = 64, precision: str | None = None,
-                  backend: str | None = None):
+                  backend: str | None = None, threads: int | None = None):
     """A trained lingshu model directory -> its task's pipeline. `backend`: "torch" (a model
     `lingshu train` wrote), "onnx" (a folder `lingshu export onnx` wrote); None: the one the
-    folder holds."""
+    folder holds. `threads`: CPU threads per forward pass (see `lingshu.load`)."""
     from transformers.utils import logging as hf_logging
 
     from lingshu.inference.onnx import OnnxBackend, exported_model, is_exported
@@ -217,8 +217,12 @@ def load_pipeline(path: str | Path, device: str | None = None, batch_size: int =
                              "then load OUT")
         dev = pick_device(device)
         return pipeline_for(exported_model(path), load_tokenizer(str(path)), "cpu", batch_size, "fp32",
-                            OnnxBackend(path, device=dev.type))
+                            OnnxBackend(path, device=dev.type, threads=threads))
     if exported:
         raise ValueError(f"{path} is an ONNX export: it holds no torch weights (load it with backend='onnx', "
                          "or load the model directory it was exported from)")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
     return pipeline_for(load_model(str(path)), load_tokenizer(str(path)), device, batch_size, precision, backend)

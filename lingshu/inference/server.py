@@ -312,7 +312,7 @@ def _version() -> str:
 
 
 def serve(model: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-          device: str | None = None, backend: str | None = None, **limits) -> None:
+          device: str | None = None, backend: str | None = None, threads: int | None = None, **limits) -> None:
     import uvicorn
 
     import lingshu
@@ -321,7 +321,7 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | 
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         log.warning("serving on %s without an API key: anyone who can reach this port can use the model "
                     "(--api-key or %s)", host, API_KEY_ENV)
-    nlp = lingshu.load(model, device=device, backend=backend)
+    nlp = lingshu.load(model, device=device, backend=backend, threads=threads)
     app = create_app(nlp, api_key=api_key, **limits)
     log.info("serving %s (%s, %s backend) on http://%s:%d/ (API docs: /docs)", model, nlp.task.name,
              nlp.backend.name, host, port)
