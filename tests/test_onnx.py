@@ -152,3 +152,19 @@ def test_cli_export_then_predict(tmp_path):
     assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
     r = lingshu("export", "onnx", out, tmp_path / "again")  # an export is not a model to export
     assert r.returncode != 0 and "already an ONNX export" in r.stderr
+
+
+def test_int8_f1_of_a_trained_model_within_half_a_point(crf_model, cluener_subset, tmp_path):
+    """The issue's bar for int8: a trained tiny CRF model (the shared 60-step fixture), scored on
+    the 200-text dev subset, loses at most 0.5 F1 points to its torch original."""
+    from lingshu.cli import main
+
+    run_dir, _ = crf_model
+    export_onnx(run_dir, tmp_path / "int8", int8=True)
+    scores = {}
+    for name, model in (("torch", run_dir), ("int8", tmp_path / "int8")):
+        out = tmp_path / f"{name}.json"
+        assert main(["evaluate", str(model), str(cluener_subset[1]), "-o", str(out)]) == 0
+        scores[name] = json.loads(out.read_text())["micro"]
+    assert scores["torch"]["predicted"] > 0
+    assert abs(scores["int8"]["f1"] - scores["torch"]["f1"]) <= 0.005, scores

@@ -91,11 +91,40 @@ def _example_inputs(nlp) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
+# model types whose exported graph onnxruntime's transformer optimizer fuses as "bert"
+FUSABLE = {"bert", "roberta", "xlm-roberta", "camembert", "ernie", "nezha", "megatron-bert"}
+
+
+def _fuse(path: Path, config) -> dict | None:
+    """Fuse the graph at `path` in place with onnxruntime's transformer optimizer; the fused
+    operator counts, or None where it does not apply (another architecture, or it failed: the
+    unfused graph is kept, with a warning)."""
+    if getattr(config, "model_type", None) not in FUSABLE:
+        return None
+    try:
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            opt = optimize_model(str(path), model_type="bert", num_heads=int(config.num_attention_heads),
+                                 hidden_size=int(config.hidden_size), opt_level=0)
+        stats = {k: int(v) for k, v in opt.get_fused_operator_statistics().items() if v}
+        opt.save_model_to_file(str(path))
+    except Exception as e:  # noqa: BLE001 - an optimization, never a reason to fail the export
+        log.warning("onnxruntime's transformer optimizer did not apply to %s (%s: %s); the graph is kept as "
+                    "exported", path.name, type(e).__name__, e)
+        return None
+    return stats
+
+
 def export_onnx(model_dir: str | Path, out_dir: str | Path, int8: bool = False, opset: int = 17,
-                check: bool = True) -> dict:
+                check: bool = True, optimize: bool = True) -> dict:
     """Export the model in `model_dir` to an ONNX model directory `out_dir`; returns the
-    manifest. `int8`: dynamic int8 quantization of the weights (onnxruntime). `check`: run
-    the example batch through both backends and report the largest absolute difference."""
+    manifest. `int8`: dynamic int8 quantization of the weights (onnxruntime). `optimize`: fuse
+    the encoder's operators with onnxruntime's transformer optimizer where it knows the
+    architecture (BERT-style encoders: LayerNorm, SkipLayerNorm, BiasGelu; before int8).
+    `check`: run the example batch through both backends and report the largest absolute
+    difference."""
     _require_onnx()
     import torch
 
@@ -130,14 +159,21 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, int8: bool = False, 
             axes.update({n: {i: f"{n}_{i}" for i in range(r.ndim)} for n, r in zip(out_names, ref)})
             torch.onnx.export(module, args, str(path), input_names=names, output_names=list(out_names),
                               dynamic_axes=axes, opset_version=opset, dynamo=False, do_constant_folding=True)
+        fused = _fuse(path, model.config) if optimize else None
         if int8:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             fp32 = path.with_suffix(".fp32.onnx")
             path.rename(fp32)
-            quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
+            import onnx
+
+            # fused operators (com.microsoft domain) have no ONNX shape inference: their outputs are fp32
+            quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8,
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
             fp32.unlink()
         manifest["stages"][stage] = {"file": f"{stage}.onnx", "inputs": names, "outputs": list(out_names)}
+        if fused is not None:
+            manifest["stages"][stage]["fused"] = fused
     arrays = model.crf_arrays() if hasattr(model, "crf_arrays") else None
     if arrays:
         np.savez(out_dir / "onnx" / "arrays.npz", **arrays)
