@@ -421,6 +421,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "until then predictions go to .OUTPUT.partial.jsonl)")
     pr.add_argument("--resume", action="store_true",
                     help="continue a run that was killed or interrupted, after its last complete record")
+    pr.add_argument("--engine", default="local", choices=["local", "ray"],
+                    help="local: this process (default); ray: Ray Data, one model replica per worker, over a file, "
+                         "a folder or a glob, into OUTPUT as a folder of shards + manifest.json (pip install "
+                         "'lingshu[ray]'; `lingshu merge OUTPUT FILE` joins them)")
+    pr.add_argument("--workers", type=int, default=2, help="--engine ray: model replicas (default: %(default)s)")
+    pr.add_argument("--chunk-size", type=int, default=1024,
+                    help="--engine ray: records per block and at most per shard (default: %(default)s)")
+    pr.add_argument("--address", default=None,
+                    help="--engine ray: a running Ray cluster (default: start a local instance)")
     pr.add_argument("--rejects", default=None, metavar="PATH",
                     help="where unreadable input records go, one JSON line each with file, line, errors and "
                          "the record (default: OUTPUT.rejects.jsonl; written only when there are some)")
@@ -428,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="layout of the output (default: the input's layout when it can hold the predictions, "
                          "else NER: spans, RE: cmeie (the CBLUE submission layout), pair: pair)")
     model_opts(pr)
+
+    mg = sub.add_parser("merge", help="join the shards of `lingshu predict --engine ray` into one file")
+    mg.add_argument("folder", help="the output folder of a ray run (it holds manifest.json)")
+    mg.add_argument("output", help="the file to write, in the run's layout")
 
     sv = sub.add_parser("serve", help="an HTTP server for a model: POST /v1/extract, a web page at /",
                         epilog="Example: lingshu serve runs/cmeee-gp --port 8000, then open http://127.0.0.1:8000/ "
@@ -460,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     xo.add_argument("out", help="the folder to write (a new one, or an earlier export, which is replaced)")
     xo.add_argument("--int8", action="store_true", help="dynamic int8 quantization of the weights (onnxruntime)")
     xo.add_argument("--opset", type=int, default=17, help="ONNX opset (default: %(default)s)")
+    xo.add_argument("--no-optimize", dest="optimize", action="store_false",
+                    help="leave the graph as exported (default: fuse BERT-style operators with onnxruntime's "
+                         "transformer optimizer)")
     xo.set_defaults(func=cmd_export_onnx)
 
     d = sub.add_parser("data", help="check and describe data files")
@@ -503,7 +519,7 @@ def cmd_export_onnx(a) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    m = export_onnx(a.model, a.out, int8=a.int8, opset=a.opset)
+    m = export_onnx(a.model, a.out, int8=a.int8, opset=a.opset, optimize=a.optimize)
     stages = ", ".join(f"{k} ({', '.join(v['inputs'])} -> {', '.join(v['outputs'])})" for k, v in m["stages"].items())
     print(f"exported {a.model} to {a.out}{' (int8 weights)' if a.int8 else ''}: {stages}")
     print(f"largest difference from torch on an example batch: {m['check_max_abs_diff']:.3g}")
@@ -558,6 +574,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     handlers = {"evaluate": cmd_evaluate, "predict": cmd_predict, "data": cmd_data, "quickstart": cmd_quickstart,
                 "fill-mask": cmd_fill_mask}
+    if a.cmd == "predict" and a.engine == "ray":  # inputs may be folders and globs, the output a folder
+        from lingshu.inference import ray_engine
+
+        return ray_engine.cli_main(a)
+    if a.cmd == "merge":
+        from lingshu.inference import ray_engine
+
+        return ray_engine.merge_main(a)
     problem = _check_paths(a)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
