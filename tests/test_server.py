@@ -119,17 +119,22 @@ class SlowNlp:
         return docs
 
 
+def _in_threads(send, n: int, timeout: float = 300) -> None:
+    """send(0) … send(n-1), each in its own thread, all joined."""
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+
+
 def _concurrently(c, bodies):
     out = [None] * len(bodies)
 
     def send(i):
         out[i] = c.post("/v1/extract", json=bodies[i])
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
+    _in_threads(send, len(bodies))
     return out
 
 
@@ -247,11 +252,7 @@ def _clients(url, bodies, retry_503=False):
                 return
             time.sleep(float(r.headers["retry-after"]) / 20)  # sooner than asked: keep the test short
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=600)
+    _in_threads(send, len(bodies), timeout=600)
     return out
 
 

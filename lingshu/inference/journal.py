@@ -97,6 +97,14 @@ def read(path: Path) -> Iterator[Document]:
             yield loads(line)
 
 
+def reject_line(line: int, problems: list, raw: str | None, file: str = "") -> str:
+    """One rejects-file line: {file, line, errors: [{field, kind, message}], record}. A lone
+    surrogate (an undecodable byte) cannot be UTF-8: it is written as its \\udcXX escape."""
+    errors = [{"field": p.field, "kind": p.kind, "message": p.message} for p in problems]
+    rec = {"file": problems[0].file if problems else file, "line": line, "errors": errors, "record": raw}
+    return json.dumps(rec, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def rejects_path(output: str | Path) -> Path:
     out = Path(output)
     return out.with_name(f"{out.name}.rejects.jsonl")
@@ -124,10 +132,7 @@ class Rejects:
             from lingshu.io import atomic_open
 
             self._f = self._stack.enter_context(atomic_open(self.path))
-        file = problems[0].file if problems else ""
-        errors = [{"field": p.field, "kind": p.kind, "message": p.message} for p in problems]
-        rec = {"file": file, "line": line, "errors": errors, "record": raw}
-        self._f.write(json.dumps(rec, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
+        self._f.write(reject_line(line, problems, raw) + "\n")
         self.count += 1
 
     def close(self, ok: bool = True) -> None:

@@ -189,10 +189,7 @@ def _read_inputs(batch: dict, chunk_size: int):
         rejects: list[str] = []
 
         def on_reject(line, problems, raw, path=path, rejects=rejects):  # as `lingshu predict`'s rejects file
-            errors = [{"field": p.field, "kind": p.kind, "message": p.message} for p in problems]
-            rec = {"file": problems[0].file if problems else path, "line": line, "errors": errors, "record": raw}
-            # a lone surrogate (an undecodable byte) cannot be UTF-8: written as its \udcXX escape
-            rejects.append(json.dumps(rec, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8"))
+            rejects.append(journal.reject_line(line, problems, raw, path))
 
         report = ValidationReport(on_reject=on_reject)
         # prediction ignores gold labels: a pair record labelled "NA" is predicted, not skipped
