@@ -290,10 +290,11 @@ def cmd_predict(a) -> int:
     try:
         for _ in journal.append(jpath, nlp.pipe(itertools.islice(docs, done, None), progress=True)):
             written += 1
-    except BaseException:
+    except BaseException as e:
         rejects.close(ok=False)
-        print(f"\ninterrupted: {written:,} records predicted are kept in {jpath}; the same command with "
-              "--resume continues after them", file=sys.stderr)
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            print(f"\ninterrupted: {written:,} records predicted are kept in {jpath}; the same command with "
+                  "--resume continues after them", file=sys.stderr)
         raise
     rejects.close()
     total = 0
