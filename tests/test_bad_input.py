@@ -142,6 +142,22 @@ def test_plain_text_that_starts_with_a_bracket_is_text(tmp_path):
     assert _texts(read_documents(p)) == ["[医嘱] 患者发热", "{主诉} 咳嗽"]
 
 
+@pytest.mark.parametrize("first", ['{"注意": 1} 患者发热三天', "[]患者发热", '[{"a": 1}] 患者发热'])
+def test_text_after_a_complete_json_value_is_text(tmp_path, first):
+    """A plain text whose first line opens with a whole JSON value and goes on with text is not
+    a JSON file; a broken first record, or more JSON after a list, still is."""
+    p = tmp_path / "notes.txt"
+    p.write_text(first + "\n患者咳嗽两周\n", encoding="utf-8")
+    assert detect_format(p) == "text"
+    assert _texts(read_documents(p)) == [first, "患者咳嗽两周"]
+    q = tmp_path / "broken.json"
+    q.write_text('{"text": "发热", "label": {\n{"text": "头痛", "label": {}}\n', encoding="utf-8")
+    assert detect_format(q) == "cluener"
+    r = tmp_path / "two.json"
+    r.write_text('[{"text": "甲", "entities": []}] [{"text": "乙", "entities": []}]\n', encoding="utf-8")
+    assert detect_format(r) == "cmeee"
+
+
 def test_unicode_line_separators_are_characters_not_line_breaks(tmp_path):
     text = "患者\u2028发热\u2029咳嗽\x85头痛"
     docs = [Document(text, [Entity(3, 5, "sym", "发热")], relations=[]),
@@ -184,6 +200,26 @@ def test_a_record_in_another_layout_is_reported_not_stripped(tmp_path):
     assert res.report.format == "cluener"
     assert _texts(res) == ["发热", "咳嗽"]  # a record without annotation is still fine (a test file)
     assert (_errors(res)[0].kind, _errors(res)[0].line) == ("other_layout", 2)
+
+
+def test_empty_own_annotation_beside_another_layouts_is_reported(tmp_path):
+    """A record whose own annotation key is empty while another layout's key holds annotations
+    would lose them silently: a spans line with "entities": [] and a spo_list, a CLUENER line
+    with "label": {} and entities."""
+    p = tmp_path / "s.jsonl"
+    p.write_text('{"text": "甲乙", "entities": [{"start": 0, "end": 1, "type": "x"}]}\n'
+                 '{"text": "李四在上海", "entities": [], "spo_list": [{"predicate": "p", "subject": "李四", '
+                 '"object": "上海"}]}\n{"text": "丙", "entities": [], "label": "positive"}\n', encoding="utf-8")
+    res = read_documents(p)
+    assert _texts(res) == ["甲乙", "丙"]  # a string label is not CLUENER's annotation
+    assert [(e.kind, e.line, e.field) for e in _errors(res)] == [("other_layout", 2, "spo_list")]
+    q = tmp_path / "c.json"
+    q.write_text('{"text": "甲乙", "label": {"x": {"甲": [[0, 0]]}}}\n'
+                 '{"text": "患者发热", "label": {}, "entities": [{"start": 0, "end": 2, "type": "x"}]}\n'
+                 '{"text": "丙", "label": {}, "entities": []}\n', encoding="utf-8")
+    res = read_documents(q)
+    assert _texts(res) == ["甲乙", "丙"]
+    assert [(e.kind, e.line, e.field) for e in _errors(res)] == [("other_layout", 2, "entities")]
 
 
 @pytest.mark.parametrize("label", [[], 0, False, ""])

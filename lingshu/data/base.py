@@ -19,7 +19,7 @@ from lingshu.data.validate import AnyLabel, Checker, RawEntity
 from lingshu.schema import Document
 
 __all__ = ["LAYOUT", "AnyLabel", "Checker", "DataError", "Document", "Format", "Problem", "RawEntity",
-           "Source", "ValidationReport", "WriteSummary", "check_one_line", "dumps", "entity_list",
+           "Source", "ValidationReport", "WriteSummary", "check_one_line", "dumps", "one_line_refusal", "entity_list",
            "entity_list_record", "extra_fields", "first_list_record", "foreign_record", "json_lines", "json_list",
            "read_records", "record_head", "record_tail", "where"]
 
@@ -35,6 +35,10 @@ class Format:
             its first byte (detection has only looked at its head).
         write: writer(docs, text file, WriteSummary) filling the summary's counts, or None.
         extensions: file extensions that imply this format.
+        refuse: refuse(document) -> why the format cannot hold it (its writer raises
+            `DataError` with that reason), or None when it can; None: it holds any document.
+            `lingshu predict` asks before predicting, so such a record is rejected up front
+            instead of failing the output at the end.
     """
 
     name: str
@@ -42,6 +46,7 @@ class Format:
     read: Callable[[Source, Checker], Iterator[Document]]
     write: Callable | None = None
     extensions: frozenset = field(default_factory=frozenset)
+    refuse: Callable[[Document], str | None] | None = None
 
 
 @dataclass
@@ -91,17 +96,28 @@ _ANNOTATION_KEYS = (("spo_list", "CMeIE"), ("query1", "KUAKE-QQR pair"), ("text1
                     ("label", "CLUENER"), ("entities", "spans/CMeEE"))
 
 
+def _holds_annotation(key: str, value: Any) -> bool:
+    if key == "label":  # CLUENER's label dict (a spans or pair record's label is a string)
+        return isinstance(value, dict) and bool(value)
+    if key in ("spo_list", "entities"):
+        return isinstance(value, list) and bool(value)
+    return value is not None
+
+
 def foreign_record(obj: dict, own: tuple[str, ...], fmt: str, ck: Checker) -> bool:
     """Report a record that is in another layout (e.g. a spans line in a CLUENER file): it has
-    another layout's annotation key and none of `own`. True when reported (an error: the
-    record is skipped rather than kept without its annotation)."""
-    if any(k in obj for k in own):
+    another layout's annotation key and none of `own`, or its own keys are empty while another
+    layout's key holds annotations (`{"entities": [], "spo_list": [...]}` in a spans file). True
+    when reported (an error: the record is skipped rather than kept without its annotation)."""
+    present = [k for k in own if k in obj]
+    if any(_holds_annotation(k, obj[k]) for k in present):
         return False
     for k, name in _ANNOTATION_KEYS:
-        if k in obj:
-            ck.error(k, "other_layout", f'the record is in the {name} layout ("{k}"), not {fmt} '
-                     f'({" / ".join(own)}); read as {fmt} it would lose its annotation')
-            return True
+        if k in own or k not in obj or (present and not _holds_annotation(k, obj[k])):
+            continue
+        ck.error(k, "other_layout", f'the record is in the {name} layout ("{k}"), not {fmt} '
+                 f'({" / ".join(own)}); read as {fmt} it would lose its annotation')
+        return True
     return False
 
 
@@ -124,16 +140,24 @@ def where(doc: Document) -> str:
     return doc.source or (f"id {doc.id}" if doc.id is not None else repr(doc.text[:30]))
 
 
+def one_line_refusal(doc: Document, fmt: str, allow_empty: bool = False) -> str | None:
+    """Why a line-based format (text, conll) cannot hold `doc`, or None."""
+    if not allow_empty and not doc.text.strip():
+        return f"an empty text cannot be written as {fmt}"
+    if "\n" in doc.text or "\r" in doc.text:
+        return f"a text with a line break cannot be written as {fmt}"
+    return None
+
+
 def check_one_line(doc: Document, fmt: str, f: IO[str], first: bool, allow_empty: bool = False) -> None:
     # Readers strip one leading BOM (utf-8-sig). If the first text itself starts with U+FEFF
     # (70 CLUENER/CMeEE texts contain it), the line file would begin with it and lose it on
     # reading; writing a BOM first keeps the text intact.
     if first and doc.text.startswith("\ufeff"):
         f.write("\ufeff")
-    if not allow_empty and not doc.text.strip():
-        raise DataError(f"{where(doc)}: an empty text cannot be written as {fmt}")
-    if "\n" in doc.text or "\r" in doc.text:
-        raise DataError(f"{where(doc)}: a text with a line break cannot be written as {fmt}")
+    why = one_line_refusal(doc, fmt, allow_empty)
+    if why:
+        raise DataError(f"{where(doc)}: {why}")
 
 
 def entity_list(obj: dict, ck: Checker, keys: tuple[str, str, str, str], inclusive: bool) -> list[RawEntity]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from typing import IO, Iterable, Iterator
 
-from lingshu.data.base import Checker, Document, Format, RawEntity, Source, WriteSummary, check_one_line
+from lingshu.data.base import (Checker, Document, Format, RawEntity, Source, WriteSummary, check_one_line,
+                               one_line_refusal)
 from lingshu.text.tags import decode_tags, parse_tag, spans_to_bios
 
 CONLL_EXTENSIONS = {".conll", ".bio", ".bios", ".bioes", ".iob", ".iobes", ".bmes", ".bilou"}
@@ -100,4 +101,4 @@ def looks_like(lines: list[str]) -> bool:
 
 
 FORMAT = Format("conll", "char/tag columns, BIO/BIOS/BIOES (written as BIOS)", read_conll, write_conll,
-                frozenset(CONLL_EXTENSIONS))
+                frozenset(CONLL_EXTENSIONS), refuse=lambda doc: one_line_refusal(doc, "conll"))

@@ -170,8 +170,9 @@ def write_pair(docs: Iterable[Document], f: IO[str], summary: WriteSummary) -> N
     if layout == KUAKE:
         f.write("[\n")
     for doc in itertools.chain([first], it):
-        if doc.text_pair is None:
-            raise DataError(f"{where(doc)}: a document without text_pair cannot be written as pair")
+        why = _refuse(doc)
+        if why:
+            raise DataError(f"{where(doc)}: {why}")
         rec: dict[str, Any] = {}
         if doc.id is not None:
             rec["id"] = doc.meta.get("id", doc.id)
@@ -194,5 +195,9 @@ def write_pair(docs: Iterable[Document], f: IO[str], summary: WriteSummary) -> N
         f.write("\n]\n")
 
 
+def _refuse(doc: Document) -> str | None:
+    return "a document without text_pair cannot be written as pair" if doc.text_pair is None else None
+
+
 FORMAT = Format("pair", "sentence pairs with a label: KUAKE-QQR JSON list or text1/text2 JSON lines",
-                read_pair, write_pair)
+                read_pair, write_pair, refuse=_refuse)

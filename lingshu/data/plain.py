@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import IO, Iterable, Iterator
 
-from lingshu.data.base import Checker, Document, Format, Source, WriteSummary, check_one_line
+from lingshu.data.base import Checker, Document, Format, Source, WriteSummary, check_one_line, one_line_refusal
 
 
 def read_text(src: Source, ck: Checker) -> Iterator[Document]:
@@ -35,4 +35,5 @@ def write_text(docs: Iterable[Document], f: IO[str], s: WriteSummary) -> None:
         s.documents += 1
 
 
-FORMAT = Format("text", "plain text, one document per line", read_text, write_text, frozenset({".txt"}))
+FORMAT = Format("text", "plain text, one document per line", read_text, write_text, frozenset({".txt"}),
+                refuse=lambda doc: one_line_refusal(doc, "text", allow_empty=True))

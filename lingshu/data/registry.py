@@ -83,7 +83,8 @@ def detect_format(path: str | Path | Source, format: str | None = None) -> str:
     -> cmeie, "text1" or "query1" -> pair, "entities" -> spans, "label" -> cluener; cluener when
     none has any (CLUENER's test file holds only id/text; both read it alike); character-level
     CoNLL lines (one character, a tag; see `lingshu.data.conll.looks_like`) -> conll; anything
-    else -> text, so a plain text whose first line starts with ``[`` or ``{`` is text. Lines are
+    else -> text, so a plain text whose first line starts with ``[`` or ``{`` is text, as is one
+    whose first line is a complete JSON value followed by text (``{"注意": 1} 患者…``). Lines are
     split at ``\\n`` only: a U+2028 inside a record is part of the record.
 
     Args:
@@ -110,6 +111,18 @@ def detect_format(path: str | Path | Source, format: str | None = None) -> str:
 _JSON_WS = " \t\r\n"
 
 
+def _text_after_json(body: str) -> bool:
+    """Whether `body` opens with a complete JSON value followed, on the same line, by something
+    that is not JSON: a plain text line such as '{"注意": 1} 患者发热' or '[]患者'. A JSON file
+    has nothing after its list, or more JSON (reported by the reader as trailing data)."""
+    try:
+        _, end = json.JSONDecoder().raw_decode(body)
+    except (ValueError, RecursionError):  # broken, or longer than the head: judged by the records
+        return False
+    rest = body[end:].split("\n", 1)[0].strip(_JSON_WS)
+    return bool(rest) and rest[0] not in "[{,"
+
+
 def _detect(src: Source) -> str:
     if src.path.suffix.lower() in conll.CONLL_EXTENSIONS:
         return "conll"
@@ -123,7 +136,7 @@ def _detect(src: Source) -> str:
     if not src.whole:
         lines = lines[:-1]  # the head may end mid-line; judge on complete lines
     lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines if ln.strip(_JSON_WS)][:50]
-    if body.startswith("["):
+    if body.startswith("[") and not _text_after_json(body):
         first = first_list_record(body)
         if isinstance(first, dict) or body[1:].lstrip(_JSON_WS)[:1] in ("{", "]"):
             if isinstance(first, dict) and ("query1" in first or "text1" in first):
@@ -147,8 +160,9 @@ def _detect(src: Source) -> str:
                 return "spans"
             if "label" in obj:
                 return "cluener"
-        # Records with neither key (CLUENER's test file: id + text) read alike either way.
-        if records or body.startswith('{"'):
+        # Records with neither key (CLUENER's test file: id + text) read alike either way; a
+        # first record that does not parse is a broken record, unless text follows a complete one.
+        if records or (body.startswith('{"') and not _text_after_json(body)):
             return "cluener"
     if conll.looks_like(lines):
         return "conll"
