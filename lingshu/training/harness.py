@@ -61,7 +61,7 @@ RUN_MARKERS = ("lingshu_config.yaml", "train_summary.json", "metrics.jsonl")
 RUN_FILES = {
     "config.json", "model.safetensors", "pytorch_model.bin", "generation_config.json", "tokenizer.json",
     "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt", "sentencepiece.bpe.model",
-    "chat_template.jinja", "training_args.bin", "README.md", "char_vocab", ".hydra", *RUN_MARKERS,
+    "chat_template.jinja", "training_args.bin", "README.md", ".hydra", *RUN_MARKERS,
 }
 
 
@@ -148,9 +148,10 @@ def _fsync_dir(path: Path) -> None:
 
 
 def is_run_dir(path: Path) -> bool:
-    """A folder an earlier lingshu train/adapt wrote: it holds one of RUN_MARKERS, or a
-    config.json with a `lingshu` field, or checkpoint-N folders."""
-    if any((path / m).is_file() for m in RUN_MARKERS) or any(_is_checkpoint(p) for p in path.iterdir()):
+    """A folder an earlier lingshu train/adapt wrote: it holds one of RUN_MARKERS (metrics.jsonl
+    is written from the first logged step, so a killed run has it too) or a config.json with a
+    `lingshu` field. checkpoint-N folders alone prove nothing: any HF Trainer writes them."""
+    if any((path / m).is_file() for m in RUN_MARKERS):
         return True
     try:
         return "lingshu" in json.loads((path / "config.json").read_text(encoding="utf-8"))
@@ -182,6 +183,11 @@ def check_output_dir(run_dir: str | Path, overwrite: bool = False, resume: bool 
                         "replaced (trainer.resume=true continues it instead)", run_dir)
         return
     if overwrite:
+        ckpts = sorted(p.name for p in entries if (_is_checkpoint(p) or _is_partial_checkpoint(p)) and p.is_dir())
+        if ckpts:  # the Trainer would replace a same-named one and rotate the others out
+            raise SystemExit(f"output_dir={run_dir} is not a lingshu run and holds checkpoint folders "
+                             f"({', '.join(ckpts[:4])}{' …' if len(ckpts) > 4 else ''}) that training would "
+                             "replace or rotate away, even with overwrite=true; choose a new folder")
         if warn:
                 log.warning("output_dir=%s is not empty (overwrite=true): lingshu's files in it are replaced, the "
                         "rest is left as it is", run_dir)
@@ -332,8 +338,6 @@ def save_run(trainer, tokenizer, cfg: DictConfig, run_dir: Path, summary: dict, 
 
     for f in run_dir.glob("*.safetensors"):  # safetensors writes them owner-only; follow the umask like the rest
         f.chmod(0o666 & ~_umask())
-    if (run_dir / "char_vocab" / "vocab.txt").is_file():  # the from-scratch vocabulary, now saved with the tokenizer
-        shutil.rmtree(run_dir / "char_vocab")
     OmegaConf.save(cfg, run_dir / "lingshu_config.yaml", resolve=True)
     (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     plots = plot_curves(trainer.state.log_history, run_dir, **(curve or {}))
