@@ -173,15 +173,22 @@ def _flat(d, prefix=""):
 def _model_task(model: str):
     """The task of a lingshu model folder, read from its config.json without loading weights
     (ModelPathError/OfflineModelError/ValueError for a path that is not one)."""
-    from lingshu.modeling.backbone import resolve_model
+    from lingshu.modeling.backbone import ModelPathError, resolve_model
     from lingshu.tasks import task_of
 
     local = resolve_model(model)
-    spec = json.loads(open(os.path.join(local, "config.json"), encoding="utf-8").read()).get("lingshu")
+    try:
+        spec = json.loads(open(os.path.join(local, "config.json"), encoding="utf-8").read()).get("lingshu")
+    except (ValueError, AttributeError) as e:
+        raise ModelPathError(f"{model}/config.json is not a JSON object ({e})") from None
     if not isinstance(spec, dict):
-        raise ValueError(f"{model}/config.json has no 'lingshu' field: not a lingshu task model "
-                         "(an encoder checkpoint is passed as model.name_or_path to `lingshu train`)")
-    return task_of(spec)
+        raise ModelPathError(f"{model} is not a lingshu model: its config.json has no 'lingshu' field (an encoder "
+                             "checkpoint is fine-tuned first: `lingshu train model=pretrained "
+                             f"model.name_or_path={model} ...`)")
+    try:
+        return task_of(spec)
+    except (KeyError, ValueError) as e:
+        raise ModelPathError(f"{model}: {e.args[0] if e.args else e}") from None
 
 
 def _open_input(path: str, fmt: str | None):
@@ -219,6 +226,11 @@ def cmd_evaluate(a) -> int:
     if not gold:
         print(f"error: nothing to score: none of the {res.report.records_read:,} records of {a.data} could be "
               "read (see above)", file=sys.stderr)
+        return 1
+    if not sum(task.count(d) for d in gold):  # a test file: every score would be 0 (or undefined)
+        print(f"error: nothing to score: the {len(gold):,} records of {a.data} hold no gold "
+              f"{task.summarize(0).split(' ', 1)[1]} (an unlabelled test file?); `lingshu predict` predicts it",
+              file=sys.stderr)
         return 1
     pred = nlp.predict(gold, progress=True)
     report = task.metrics(gold, pred)
@@ -286,6 +298,8 @@ def cmd_predict(a) -> int:
     report = ValidationReport(on_reject=rejects.add)
     # prediction ignores gold labels: a pair record labelled "NA" is predicted, not skipped
     docs = iter_documents(src, format=fmt, labels=AnyLabel() if fmt == "pair" else None, report=report)
+    unwritable = [0]
+    docs = _writable(docs, out_fmt, rejects, unwritable)  # before islice: a resume skips the same records
     written = done
     try:
         for _ in journal.append(jpath, nlp.pipe(itertools.islice(docs, done, None), progress=True)):
@@ -308,11 +322,33 @@ def cmd_predict(a) -> int:
     summary = write_documents(counted(journal.read(jpath)), a.output, out_fmt)
     jpath.unlink()
     print(report.summary().splitlines()[0], file=sys.stderr)
-    if rejects.count:
-        print(f"{rejects.count:,} unreadable record(s) written to {rejects.path} (file, line, errors, record)",
-              file=sys.stderr)
+    if unwritable[0]:
+        print(f"{unwritable[0]:,} record(s) the {out_fmt} layout cannot hold were not predicted (see {rejects.path}; "
+              "--output-format spans holds any text)", file=sys.stderr)
+    if rejects.count - unwritable[0]:
+        print(f"{rejects.count - unwritable[0]:,} unreadable record(s) written to {rejects.path} (file, line, errors, "
+              "record)", file=sys.stderr)
     print(f"wrote {summary.documents} documents, {task.summarize(total)} to {a.output} ({out_fmt} layout)")
     return 0
+
+
+def _writable(docs, out_fmt: str, rejects, count: list):
+    """The documents the output layout can hold; each other one goes to the rejects file (kind
+    `unwritable`, e.g. an empty text or a line break for conll) and is counted in `count[0]`, so
+    the run never fails at its end over one record."""
+    from lingshu.data.registry import FORMATS
+    from lingshu.data.report import Problem
+
+    refuse = FORMATS[out_fmt].refuse
+    for doc in docs:
+        why = refuse(doc) if refuse else None
+        if why is None:
+            yield doc
+            continue
+        file, _, line = (doc.source or "").rpartition(":")
+        line = int(line) if line.isdigit() else 0
+        rejects.add(line, [Problem(file, line, "text", "unwritable", why)], doc.text)
+        count[0] += 1
 
 
 def cmd_data(a) -> int:
@@ -326,25 +362,44 @@ def cmd_data(a) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if a.data_cmd == "validate":
-        print(res.report.summary())
-        failed = bool(res.report.records_skipped)
-        if getattr(a, "schema", None):
-            from lingshu.data import load_spo_schema, schema_coverage
-
-            cov = schema_coverage(res.documents, load_spo_schema(a.schema))
-            print(f"schema {a.schema}: {cov['in_schema']:,} of {cov['triples']:,} triples fit its patterns; "
-                  f"{cov['outside_schema']:,} do not")
-            for st, pred, ot, n in cov["outside"][:20]:
-                print(f"  outside: ({st}, {pred}, {ot}) x{n}")
-            if cov["outside_schema"] and getattr(a, "strict", False):
-                failed = True
-        n = res.report.records_skipped
-        print(f"FAILED: {n:,} record{'s' if n != 1 else ''} skipped (exit status 1)" if failed and
-              res.report.records_skipped else ("FAILED: triples outside the schema (exit status 1)" if failed
-                                               else "OK: every record kept"))
-        return 1 if failed else 0
+        try:
+            return _validate_report(a, res)
+        except BrokenPipeError:  # `... | head`: the exit status still says whether the data is clean
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 1 if res.report.errors else 0
+    if res.report.errors:  # stats of what could be read; say what could not
+        print(res.report.summary(), file=sys.stderr)
     print(format_stats(corpus_stats(res.documents)))
     return 0
+
+
+def _validate_report(a, res) -> int:
+    """`lingshu data validate`: the report, then OK or FAILED (exit 1) as the last line. Any
+    error fails: a skipped record, or a problem outside every record (data after a JSON list's
+    closing bracket, a list never closed)."""
+    print(res.report.summary())
+    failed = bool(res.report.errors)
+    if getattr(a, "schema", None):
+        from lingshu.data import load_spo_schema, schema_coverage
+
+        cov = schema_coverage(res.documents, load_spo_schema(a.schema))
+        print(f"schema {a.schema}: {cov['in_schema']:,} of {cov['triples']:,} triples fit its patterns; "
+              f"{cov['outside_schema']:,} do not")
+        for st, pred, ot, n in cov["outside"][:20]:
+            print(f"  outside: ({st}, {pred}, {ot}) x{n}")
+        if cov["outside_schema"] and getattr(a, "strict", False):
+            failed = True
+    n = res.report.records_skipped
+    if not failed:
+        print("OK: every record kept")
+    elif n:
+        print(f"FAILED: {n:,} record{'s' if n != 1 else ''} skipped (exit status 1)")
+    elif res.report.errors:
+        print("FAILED: the file has errors outside its records, listed above (exit status 1)")
+    else:
+        print("FAILED: triples outside the schema (exit status 1)")
+    return 1 if failed else 0
 
 
 def cmd_fill_mask(a) -> int:
@@ -549,10 +604,16 @@ def _check_paths(a) -> str | None:
             if same_file(out, path):
                 return f"-o {out} is the input file {path}: it would be overwritten; give another output file"
     rejects = getattr(a, "rejects", None)
+    what = f"--rejects {rejects}"
+    if rejects is None and a.cmd == "predict" and isinstance(out, str):
+        from lingshu.inference.journal import rejects_path
+
+        rejects = str(rejects_path(out))
+        what = f"the rejects file {rejects} (OUTPUT.rejects.jsonl)"
     if isinstance(rejects, str):
         for path in inputs + ([out] if isinstance(out, str) else []):
             if same_file(rejects, path):
-                return f"--rejects {rejects} is {path}: it would be overwritten; give another file"
+                return f"{what} is {path}: it would be overwritten; give --rejects another file"
     return None
 
 
@@ -587,11 +648,12 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    from lingshu.data import DataError
     from lingshu.modeling.backbone import ModelPathError, OfflineModelError
 
     try:
         return handlers[a.cmd](a) if a.cmd in handlers else a.func(a)
-    except (FileNotFoundError, ModelPathError, OfflineModelError) as e:
+    except (FileNotFoundError, ModelPathError, OfflineModelError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `lingshu data validate FILE | head`: the reader has gone, nothing is wrong

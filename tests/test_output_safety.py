@@ -185,6 +185,17 @@ def test_output_dir_policy(tmp_path):
         (hub / name).write_text("{}", encoding="utf-8")
     with pytest.raises(SystemExit, match=r"holds config\.json, model\.safetensors\)"):
         check_output_dir(hub)
+    # another Trainer's output: checkpoint-N folders do not make it a lingshu run, and even with
+    # overwrite=true it is refused, since training would replace or rotate those checkpoints away
+    hf = tmp_path / "hf"
+    (hf / "checkpoint-500").mkdir(parents=True)
+    (hf / "checkpoint-500" / "trainer_state.json").write_text("{}", encoding="utf-8")
+    (hf / "config.json").write_text('{"model_type": "bert"}', encoding="utf-8")
+    assert not is_run_dir(hf)
+    with pytest.raises(SystemExit, match="not a lingshu run"):
+        check_output_dir(hf)
+    with pytest.raises(SystemExit, match=r"checkpoint folders \(checkpoint-500\).*even with overwrite=true"):
+        check_output_dir(hf, overwrite=True)
 
 
 def test_save_run_removes_only_lingshus_checkpoints(tmp_path):
@@ -195,8 +206,8 @@ def test_save_run_removes_only_lingshus_checkpoints(tmp_path):
     run = tmp_path / "run"
     for name in ("checkpoint-10", "checkpoint-20", "checkpoint-best", "checkpoint-old-notes"):
         (run / name).mkdir(parents=True)
-    (run / "char_vocab").mkdir()
-    (run / "char_vocab" / "mine.txt").write_text("x", encoding="utf-8")  # not a vocabulary lingshu wrote
+    (run / "char_vocab").mkdir()  # lingshu builds its vocabulary elsewhere: a char_vocab/ here is the user's
+    (run / "char_vocab" / "vocab.txt").write_text("x", encoding="utf-8")
 
     class FakeTrainer:
         class state:
@@ -336,3 +347,88 @@ def test_predict_writes_unreadable_records_to_a_rejects_file(shared, tmp_path, c
     assert not (tmp_path / "out.json.rejects.jsonl").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json", "out.json"]  # no temp file left
     assert main(["predict", str(model), str(data), "-o", str(out), "--rejects", str(data)]) == 2
+
+
+# --- records the output layout cannot hold, odd model folders, unlabelled files ----------------
+
+LEGACY = Path(__file__).parent / "fixtures" / "legacy"
+
+
+def test_records_the_output_layout_cannot_hold_are_rejected_up_front(tmp_path, capsys):
+    """A text with a line break, or a blank line, cannot be CoNLL: each goes to the rejects file
+    (kind unwritable, its line) and the rest is written; the run does not fail at its end. A lone
+    surrogate in an id (read from its escape) is journaled and written back as the escape."""
+    model = str(LEGACY / "ner-crf-bert")
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"text": "患者发热\\n头痛", "entities": []}\n{"text": "咳嗽", "entities": []}\n'
+                    '{"text": "张三在北京", "entities": [], "id": "\\udcff"}\n', encoding="utf-8")
+    out = tmp_path / "out.conll"
+    assert main(["predict", model, str(data), "-o", str(out), "--output-format", "conll"]) == 0
+    err = capsys.readouterr().err
+    assert "1 record(s) the conll layout cannot hold" in err and "Traceback" not in err
+    sentences = [s for s in out.read_text(encoding="utf-8").split("\n\n") if s.strip()]
+    assert ["".join(ln.split(" ")[0] for ln in s.splitlines()) for s in sentences] == ["咳嗽", "张三在北京"]
+    rejects = [json.loads(x) for x in (tmp_path / "out.conll.rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["line"], r["errors"][0]["kind"], r["record"]) for r in rejects] == [(1, "unwritable", "患者发热\n头痛")]
+    assert not list(tmp_path.glob(".out.conll*partial*"))
+    text = tmp_path / "notes.txt"  # a blank line is an empty document: fine as text, not as conll
+    text.write_text("患者发热\n\n咳嗽\n", encoding="utf-8")
+    assert main(["predict", model, str(text), "-o", str(tmp_path / "notes.conll"), "--output-format", "conll"]) == 0
+    assert "1 record(s) the conll layout cannot hold" in capsys.readouterr().err
+    rejects = (tmp_path / "notes.conll.rejects.jsonl").read_text(encoding="utf-8")
+    assert json.loads(rejects)["line"] == 2 and "empty" in rejects
+    spans = tmp_path / "out.jsonl"  # spans hold any text; the surrogate id comes back as its escape
+    assert main(["predict", model, str(data), "-o", str(spans)]) == 0
+    lines = spans.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3 and json.loads(lines[2])["id"] == "\udcff" and "\\udcff" in lines[2]
+
+
+def test_a_folder_that_is_not_a_lingshu_model_and_a_bad_format_are_one_line_errors(tmp_path, capsys):
+    data = _cluener(tmp_path / "d.json")
+    enc = tmp_path / "encoder"
+    enc.mkdir()
+    (enc / "config.json").write_text('{"model_type": "bert"}', encoding="utf-8")
+    odd = _fake_model(tmp_path / "odd", "nosuch")
+    for cmd in (["predict", str(enc), str(data), "-o", str(tmp_path / "o.jsonl")], ["evaluate", str(enc), str(data)]):
+        assert main(cmd) == 2
+        assert "not a lingshu model" in capsys.readouterr().err
+    assert main(["evaluate", str(odd), str(data)]) == 2
+    assert "unknown task 'nosuch'" in capsys.readouterr().err
+    model = _fake_model(tmp_path / "m")
+    for cmd in (["predict", str(model), str(data), "-o", str(tmp_path / "o.jsonl"), "--format", "foo"],
+                ["evaluate", str(model), str(data), "--format", "foo"]):
+        assert main(cmd) == 2
+        assert "unknown format 'foo'" in capsys.readouterr().err
+
+
+def test_the_default_rejects_file_never_replaces_the_input(tmp_path, capsys):
+    model = _fake_model(tmp_path / "m")
+    data = tmp_path / "p.rejects.jsonl"
+    data.write_text('{"text": "张三"}\n', encoding="utf-8")
+    before = data.read_bytes()
+    assert main(["predict", str(model), str(data), "-o", str(tmp_path / "p")]) == 2
+    assert "the rejects file" in capsys.readouterr().err and data.read_bytes() == before
+
+
+def test_evaluate_refuses_an_unlabelled_file(shared, tmp_path, capsys):
+    test = tmp_path / "test.json"  # CLUENER's test file: id and text, no labels
+    test.write_text("".join((shared / "cluener" / "test.json").read_text(encoding="utf-8").splitlines(True)[:20]),
+                    encoding="utf-8")
+    assert main(["evaluate", str(LEGACY / "ner-crf-bert"), str(test)]) == 1
+    assert "hold no gold entities" in capsys.readouterr().err
+    pairs = tmp_path / "qqr.json"
+    pairs.write_text('[{"id": "1", "query1": "头痛", "query2": "头疼", "label": ""}]\n', encoding="utf-8")
+    assert main(["evaluate", str(LEGACY / "pair-bert"), str(pairs)]) == 1
+    assert "hold no gold labels" in capsys.readouterr().err
+
+
+def test_validate_fails_on_an_error_outside_the_records_and_stats_reports_skips(tmp_path, capsys):
+    two = tmp_path / "two.json"
+    two.write_text('[{"text": "甲", "entities": []}]\n[{"text": "乙", "entities": []}]\n', encoding="utf-8")
+    assert main(["data", "validate", str(two)]) == 1
+    assert "FAILED: the file has errors outside its records" in capsys.readouterr().out
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"text": "甲", "label": {}}\n{"txet": "乙"}\n', encoding="utf-8")
+    assert main(["data", "stats", str(bad)]) == 0
+    cap = capsys.readouterr()
+    assert "1 skipped" in cap.err and "missing_text" in cap.err

@@ -36,7 +36,11 @@ def header(input_path: str, model: str, layout: str) -> dict:
 
 
 def dumps(doc: Document) -> str:
-    return json.dumps(dataclasses.asdict(doc), ensure_ascii=False)
+    """One journal line: the data layer's one-line JSON (a lone surrogate in an id or an extra
+    field, read from its escape, is written back as that escape; json.loads restores it)."""
+    from lingshu.data.base import dumps as one_line
+
+    return one_line(dataclasses.asdict(doc))
 
 
 def _entity(d: dict) -> Entity:
