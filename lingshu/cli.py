@@ -266,6 +266,11 @@ def cmd_predict(a) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     src, fmt = _open_input(a.input, a.format)
+    if task.input_layouts and fmt not in task.input_layouts:
+        src.close()
+        print(f"error: {a.input} is a {fmt} file; a {task.name} model predicts from "
+              f"{', '.join(task.input_layouts)} files", file=sys.stderr)
+        return 2
     out_fmt = task.output_layout(a.output_format, fmt)
     import lingshu
 
@@ -279,7 +284,7 @@ def cmd_predict(a) -> int:
     from lingshu.inference import journal
 
     jpath = journal.journal_path(a.output)
-    head = journal.header(a.input, a.model, out_fmt)
+    head = journal.header(a.input, a.model, out_fmt, nlp.batch_size)
     done = 0
     if jpath.exists() and getattr(a, "resume", False):
         try:
@@ -288,6 +293,9 @@ def cmd_predict(a) -> int:
             src.close()
             print(f"error: {e}", file=sys.stderr)
             return 2
+        # resume at a boundary of the pipe's buffers, so every batch is cut as in an uninterrupted
+        # run: an int8 export's answers depend on the batch (activation scales are per batch)
+        done = journal.keep(jpath, done - done % nlp.buffer_size())
         print(f"resuming: {done:,} records already predicted in {jpath}", file=sys.stderr)
     else:
         if jpath.exists():
@@ -323,8 +331,8 @@ def cmd_predict(a) -> int:
     jpath.unlink()
     print(report.summary().splitlines()[0], file=sys.stderr)
     if unwritable[0]:
-        print(f"{unwritable[0]:,} record(s) the {out_fmt} layout cannot hold were not predicted (see {rejects.path}; "
-              "--output-format spans holds any text)", file=sys.stderr)
+        print(f"{unwritable[0]:,} record(s) the {out_fmt} layout cannot hold were not predicted "
+              f"(listed in {rejects.path})", file=sys.stderr)
     if rejects.count - unwritable[0]:
         print(f"{rejects.count - unwritable[0]:,} unreadable record(s) written to {rejects.path} (file, line, errors, "
               "record)", file=sys.stderr)

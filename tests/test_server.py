@@ -67,6 +67,10 @@ def test_model_health_docs_and_page(client):
     page = client.get("/")
     assert page.status_code == 200 and "/v1/extract" in page.text and "<script>" in page.text
     assert "http://" not in page.text and "https://" not in page.text  # nothing from a CDN: machines are offline
+    docs = client.get("/docs")  # Swagger UI from the package's own files, too
+    assert docs.status_code == 200 and "swagger-ui-bundle.js" in docs.text and "https://" not in docs.text
+    js = docs.text.split('src="', 1)[1].split('"', 1)[0]
+    assert client.get(js).status_code == 200 and "SwaggerUIBundle" in client.get(js).text
 
 
 @pytest.mark.parametrize("body,status,words", [

@@ -5,9 +5,11 @@ killed run loses nothing and `--resume` continues after the last complete record
 (the full `Document`, floats exact, meta kept) and flushes it as it goes; only when the input is
 done is OUT written from the journal, atomically, in the output layout, and the journal
 removed. A kill (SIGKILL included) leaves OUT as it was and the journal with every record
-written before it; a record cut off mid-line is dropped on resume. The journal's first line
-says which input, model and layout it belongs to, so a resume with other arguments is refused
-instead of mixing two runs.
+written before it; a record cut off mid-line is dropped on resume, and so are the records after
+the last boundary of the pipe's buffers (`Pipeline.pipe` predicts 256 or more inputs at a time),
+so the resumed run cuts the same batches as an uninterrupted one: an int8 export's answers depend
+on the batch. The journal's first line says which input, model, layout and batch size it
+belongs to, so a resume with other arguments is refused instead of mixing two runs.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ def journal_path(output: str | Path) -> Path:
     return out.with_name(f".{out.name}.partial.jsonl")
 
 
-def header(input_path: str, model: str, layout: str) -> dict:
+def header(input_path: str, model: str, layout: str, batch_size: int) -> dict:
+    """What a journal belongs to. The batch size is part of it: a resume must cut the same
+    batches (an int8 export's answers depend on the batch)."""
     st = os.stat(input_path) if os.path.isfile(input_path) else None
     return {"lingshu_predict_journal": VERSION, "input": os.path.abspath(input_path),
             "input_size": st.st_size if st else None, "input_mtime_ns": st.st_mtime_ns if st else None,
-            "model": os.path.abspath(model), "layout": layout}
+            "model": os.path.abspath(model), "layout": layout, "batch_size": batch_size}
 
 
 def dumps(doc: Document) -> str:
@@ -68,7 +72,8 @@ def open_for_resume(path: Path, want: dict) -> int:
         head = None
     if not isinstance(head, dict) or head.get("lingshu_predict_journal") != VERSION:
         raise ValueError(f"{path} is not a lingshu prediction journal")
-    differs = [k for k in ("input", "input_size", "input_mtime_ns", "model", "layout") if head.get(k) != want.get(k)]
+    differs = [k for k in ("input", "input_size", "input_mtime_ns", "model", "layout", "batch_size")
+               if head.get(k) != want.get(k)]
     if differs:
         raise ValueError(f"{path} was written for another run ({', '.join(differs)} differ: "
                          f"{', '.join(f'{k}={head.get(k)!r}' for k in differs)}); run without --resume to start afresh")
@@ -76,6 +81,19 @@ def open_for_resume(path: Path, want: dict) -> int:
         with open(path, "r+b") as f:
             f.truncate(end)
     return len(lines) - 1
+
+
+def keep(path: Path, n: int) -> int:
+    """Cut the journal at `path` to its header and first `n` records; returns `n`."""
+    with open(path, "r+b") as f:
+        end = 0
+        for _ in range(n + 1):
+            line = f.readline()
+            if not line.endswith(b"\n"):
+                raise ValueError(f"{path}: fewer than {n} complete records")
+            end += len(line)
+        f.truncate(end)
+    return n
 
 
 def start(path: Path, head: dict) -> None:

@@ -149,7 +149,7 @@ class Pipeline:
         if thresholds:
             self.decoding_spec(thresholds)  # refuse unknown names before reading anything
         bs = batch_size or self.batch_size
-        buf = max(1, buffer_size or max(16 * bs, 256))
+        buf = self.buffer_size(bs, buffer_size)
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -169,6 +169,10 @@ class Pipeline:
             self.batch_size = saved
             if bar is not None:
                 bar.close()
+
+    def buffer_size(self, batch_size: int | None = None, buffer_size: int | None = None) -> int:
+        """How many inputs `pipe` reads and predicts at a time (default: 16 batches, at least 256)."""
+        return max(1, buffer_size or max(16 * (batch_size or self.batch_size), 256))
 
     def _chunk(self, chunk: list[Document], bar, kw: dict) -> Iterator[Document]:
         out = self.predict(chunk, **kw)

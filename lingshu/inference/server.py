@@ -185,8 +185,12 @@ def create_app(nlp, *, max_batch: int = 32, max_wait_ms: float = 5.0, max_queue:
         yield
         await batcher.stop()
 
-    app = FastAPI(title="lingshu", version=_version(), lifespan=lifespan,
-                  description=f"{info['task']} model ({info['decoder']}); see /v1/model")
+    try:  # /docs and /redoc from files in the package, not a CDN (our machines are offline)
+        from fastapi_offline import FastAPIOffline as make_app
+    except ImportError:  # plain FastAPI: the docs page loads Swagger UI from a CDN
+        make_app = FastAPI
+    app = make_app(title="lingshu", version=_version(), lifespan=lifespan,
+                   description=f"{info['task']} model ({info['decoder']}); see /v1/model")
 
     def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
         return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)

@@ -44,6 +44,7 @@ class Task:
     labels_noun = "entity types"
     usage_example = 'doc = nlp("患者因发热三天就诊于呼吸内科。")\nprint([(e.text, e.type) for e in doc.ents])'
     eval_layouts: tuple[str, ...] | None = None  # layouts `lingshu evaluate` scores (None: any it reads)
+    input_layouts: tuple[str, ...] | None = None  # layouts `lingshu predict` reads (None: any; its text)
     noun: str = "entity"  # what `predict` counts and the no-prediction warning names
     curve: dict = {}  # plot_curves options (metric, name, ylabel) for the dev curve
     config_keys: tuple[str, ...] = ("dropout",)  # task-config keys copied into config.json

@@ -106,6 +106,7 @@ class PairTask(Task):
     main_metric = "accuracy"
     output_layouts = ("pair",)
     eval_layouts = ("pair",)
+    input_layouts = ("pair",)  # two texts per record: no other layout holds the second
     noun = "label"
     curve = {"metric": "eval_accuracy", "name": "dev_accuracy.png", "ylabel": "dev accuracy"}
     config_keys = ("dropout", "pooler")
