@@ -1,8 +1,11 @@
 """The web page in a real headless Chromium: `lingshu serve` on a loopback port with an API key,
 the page loaded, the key given, a sentence submitted; the entities it highlights are the API's
-answer for that sentence, and crossing entities are drawn each over its own characters. Needs
+answer for that sentence, and crossing entities are drawn each over its own characters. A
+relation model's triples table and a pair model's label and probabilities are the API's too. Needs
 Debian's chromium and chromium-driver (.ci/run installs them); skipped where they are absent."""
 
+import contextlib
+import json
 import shutil
 import socket
 import subprocess
@@ -22,26 +25,35 @@ SENTENCE = "患者三天前出现发热、咳嗽，自服阿莫西林后无好�
 KEY = "k3y-for-the-test"
 
 
-@pytest.fixture
-def server():
+@contextlib.contextmanager
+def _serve(model: str, *extra: str):
+    """`lingshu serve MODEL` on a free loopback port; yields its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    p = subprocess.Popen([sys.executable, "-m", "lingshu.cli", "serve", str(LEGACY / "ner-globalpointer-bert"),
-                          "--port", str(port), "--api-key", KEY], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    p = subprocess.Popen([sys.executable, "-m", "lingshu.cli", "serve", str(LEGACY / model), "--port", str(port),
+                          *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=5).status_code == 200:
-                break
-        except httpx.TransportError:
-            assert p.poll() is None, p.stdout.read()
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.3)
-    yield url
-    p.terminate()
-    p.wait(timeout=60)
+    try:
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert p.poll() is None, p.stdout.read()
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.3)
+        yield url
+    finally:
+        p.terminate()
+        p.wait(timeout=60)
+
+
+@pytest.fixture
+def server():
+    with _serve("ner-globalpointer-bert", "--api-key", KEY) as url:
+        yield url
 
 
 def _chrome(tmp_path):
@@ -107,3 +119,59 @@ box.innerHTML = highlight(text, ents);
 return ents.map(e => [[e.start, e.end, e.type], [...box.querySelectorAll(
   `mark[data-start="${e.start}"][data-end="${e.end}"][data-type="${e.type}"]`)].map(m => m.textContent).join("")]);
 """ % repr(SENTENCE).replace("'", '"')
+
+
+def _submit(driver, url: str, text: str, text_pair: str | None = None) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.set_page_load_timeout(120)
+    driver.get(url + "/")
+    wait = WebDriverWait(driver, 120)
+    wait.until(lambda d: "model" in d.find_element(By.ID, "model").text)
+    for box_id, value in (("input", text), ("input2", text_pair)):
+        if value is not None:
+            box = driver.find_element(By.ID, box_id)
+            box.clear()
+            box.send_keys(value)
+    driver.find_element(By.ID, "go").click()
+    wait.until(lambda d: d.find_element(By.ID, "go").get_attribute("data-done") == "1")
+
+
+def test_page_shows_the_triples_the_api_answers(shared, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    texts = [json.loads(x)["text"] for x in
+             (shared / "cmeie" / "CMeIE_dev.jsonl").read_text(encoding="utf-8").splitlines()[:64]]
+    with _serve("re-bert") as url:
+        docs = httpx.post(url + "/v1/extract", json={"texts": texts}, timeout=300).json()["documents"]
+        doc = max(docs, key=lambda d: len(d.get("relations", [])))  # a text the tiny model finds triples in
+        assert doc.get("relations")
+        driver = _chrome(tmp_path)
+        try:
+            _submit(driver, url, doc["text"])
+            rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+                    for tr in driver.find_elements(By.CSS_SELECTOR, "#rel-table tr")][1:]
+        finally:
+            driver.quit()
+    want = [[r["subject"]["text"], r["predicate"], r["object"]["text"], f"{r['score']:.3f}"] for r in doc["relations"]]
+    assert rows == want
+
+
+def test_page_shows_the_pair_label_and_probabilities_the_api_answers(shared, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    first = json.loads((shared / "kuake-qqr" / "KUAKE-QQR_dev.json").read_text(encoding="utf-8"))[0]
+    with _serve("pair-bert") as url:
+        api = httpx.post(url + "/v1/extract", json={"text": first["query1"], "text_pair": first["query2"]},
+                         timeout=120).json()["documents"][0]
+        driver = _chrome(tmp_path)
+        try:
+            _submit(driver, url, first["query1"], first["query2"])
+            label = driver.find_element(By.ID, "pair-label").text
+            probs = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+                     for tr in driver.find_elements(By.CSS_SELECTOR, "#pair table tr")]
+        finally:
+            driver.quit()
+    assert label == api["label"]
+    assert probs == [[k, f"{v:.3f}"] for k, v in api["label_scores"].items()]
