@@ -91,11 +91,22 @@ def train_run(out_dir: Path, model: str, task: str, train: Path, dev: Path, step
 
 
 @pytest.fixture(scope="session")
-def crf_model(cluener_subset, tmp_path_factory):
-    """A tiny-bert + CRF trained for 60 steps on the CLUENER subset: (run_dir, dev report)."""
-    out = tmp_path_factory.mktemp("crf") / "run"
-    report = train_run(out, "tiny-bert", "ner-crf", *cluener_subset)
-    return out, report
+def crf_model(cluener_subset, tmp_path_factory, worker_id):
+    """A tiny-bert + CRF trained for 60 steps on the CLUENER subset: (run_dir, dev report).
+    Trained once per test run: under pytest-xdist the first worker to ask trains it in the run's
+    shared temp folder while the others wait on a file lock, then read it (tests only read it)."""
+    import json
+
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    root = root if worker_id == "master" else root.parent  # pytest-N/, shared by the run's workers
+    out, saved = root / "crf-model" / "run", root / "crf-model" / "report.json"
+    with FileLock(str(root / "crf-model.lock")):
+        if not saved.exists():
+            report = train_run(out, "tiny-bert", "ner-crf", *cluener_subset)
+            saved.write_text(json.dumps(report, default=float), encoding="utf-8")
+    return out, json.loads(saved.read_text(encoding="utf-8"))
 
 
 # fixtures that train a model: every test using one is slow too (`pytest -m "not slow"` skips them)
