@@ -39,6 +39,35 @@ def viterbi(emissions: np.ndarray, start: np.ndarray, end: np.ndarray, transitio
     return path[::-1]
 
 
+FORBIDDEN = -1e9  # a transition a well-formed path never takes (finite: no inf - inf)
+
+
+def bios_constraints(tags: list[str]) -> dict:
+    """The well-formed BIOS paths as CRF arrays (0 allowed, FORBIDDEN not): `I-x` only right
+    after `B-x` or `I-x`, and `B-x` always followed by `I-x` (a one-unit entity is `S-x`), so a
+    path never starts with `I-x` nor ends with `B-x`. Viterbi with these over a softmax's log
+    probabilities gives the most probable path that reads as spans without repair."""
+    n = len(tags)
+    role = [t.split("-", 1)[0] for t in tags]
+    typ = [t.split("-", 1)[1] if "-" in t else None for t in tags]
+    start = np.array([FORBIDDEN if r == "I" else 0.0 for r in role], dtype=np.float32)
+    end = np.array([FORBIDDEN if r == "B" else 0.0 for r in role], dtype=np.float32)
+    trans = np.zeros((n, n), dtype=np.float32)
+    for i in range(n):
+        for j in range(n):
+            inside = role[j] == "I"
+            if role[i] == "B" and not (inside and typ[j] == typ[i]):
+                trans[i, j] = FORBIDDEN  # an open B-x continues as I-x
+            elif inside and not (role[i] in ("B", "I") and typ[i] == typ[j]):
+                trans[i, j] = FORBIDDEN  # I-x continues an x entity
+    return {"start": start, "end": end, "transitions": trans}
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
 def tag_paths(emissions: np.ndarray, lengths: np.ndarray, crf: dict | None = None) -> list[list[int]]:
     """(B, L, T) emissions and (B,) real lengths -> one tag path per window: argmax per unit, or
     Viterbi with `crf` = {"start", "end", "transitions"}."""

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lingshu.decoding import all_pairs, sigmoid, spans_above, tag_paths, top_spans, viterbi
+from lingshu.decoding import (all_pairs, bios_constraints, log_softmax, sigmoid, spans_above, tag_paths, top_spans,
+                              viterbi)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -35,6 +36,43 @@ def test_viterbi_follows_transitions_over_emissions():
     assert viterbi(em, np.zeros(2), np.zeros(2), trans) == [1, 0, 1, 0]
     assert tag_paths(em[None], np.array([4]), None) == [[1, 1, 1, 1]]  # softmax: per unit
     assert viterbi(em[:0], np.zeros(2), np.zeros(2), trans) == []
+
+
+def test_constrained_softmax_decoding_gives_the_best_well_formed_bios_path():
+    from lingshu.schema import bios_tags
+    from lingshu.text.tags import bios_to_spans
+
+    tags = bios_tags(["dis", "sym"])  # O, B-dis, I-dis, S-dis, B-sym, I-sym, S-sym
+    k = {t: i for i, t in enumerate(tags)}
+
+    def probs(rows):  # per unit: {tag: probability}, the rest spread evenly
+        out = np.full((len(rows), len(tags)), 1e-3)
+        for u, row in enumerate(rows):
+            for t, p in row.items():
+                out[u, k[t]] = p
+        return np.log(out / out.sum(1, keepdims=True))
+
+    # argmax reads O I-dis I-dis O: a stray I-dis, repaired into a span starting mid-way; the best
+    # well-formed path turns the first I-dis into the B-dis just behind it
+    lp = probs([{"O": 0.9}, {"I-dis": 0.5, "B-dis": 0.45}, {"I-dis": 0.9}, {"O": 0.9}])
+    c = bios_constraints(tags)
+    assert [tags[i] for i in tag_paths(lp[None], np.array([4]))[0]] == ["O", "I-dis", "I-dis", "O"]
+    best = [tags[i] for i in viterbi(lp, c["start"], c["end"], c["transitions"])]
+    assert best == ["O", "B-dis", "I-dis", "O"] and bios_to_spans(best) == [(1, 2, "dis")]
+    # B-x never ends a path nor precedes anything but I-x; I-y never follows B-x / I-x of another type
+    lp = probs([{"B-sym": 0.6, "S-sym": 0.4}, {"I-dis": 0.6, "I-sym": 0.4}, {"B-dis": 0.6, "S-dis": 0.3}])
+    best = [tags[i] for i in viterbi(lp, c["start"], c["end"], c["transitions"])]
+    assert best == ["B-sym", "I-sym", "S-dis"]
+    rng = np.random.default_rng(0)  # whatever the scores, the path reads without repair
+    for _ in range(50):
+        path = [tags[i] for i in viterbi(log_softmax(rng.normal(size=(9, len(tags))) * 3), c["start"], c["end"],
+                                         c["transitions"])]
+        assert path[0][0] != "I" and path[-1][0] != "B"
+        for a, b in zip(path, path[1:]):
+            if b[0] == "I":
+                assert a[0] in "BI" and a[1:] == b[1:], path
+            if a[0] == "B":
+                assert b == "I" + a[1:], path
 
 
 def test_spans_above_and_top_spans():

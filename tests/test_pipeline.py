@@ -97,6 +97,24 @@ def test_decoding_thresholds_per_call_leave_the_model_as_it_was():
         lingshu.load(str(LEGACY / "ner-crf-bert"), device="cpu")(TEXTS[:1], thresholds={"span_threshold": 0.0})
 
 
+def test_softmax_tag_decoding_per_call(shared):
+    """A softmax model decodes per unit by default (its config's tag_decoding), or, asked per
+    call, along the best well-formed BIOS path (tests/test_decoding.py checks the path itself);
+    the barely trained fixture's argmax paths are often ill-formed, so the two differ."""
+    import lingshu
+
+    sm = lingshu.load(str(LEGACY / "ner-softmax-bert"), device="cpu")
+    texts = [json.loads(x)["text"] for x in (shared / "cluener" / "dev.json").read_text(encoding="utf-8").splitlines()[:64]]
+    plain = sm(texts)
+    assert plain == sm(texts, thresholds={"tag_decoding": "argmax"})
+    constrained = sm(texts, thresholds={"tag_decoding": "constrained"})
+    assert [d.text for d in constrained] == texts and plain != constrained
+    with pytest.raises(ValueError, match="choose argmax or constrained"):
+        sm(texts[:1], thresholds={"tag_decoding": "beam"})
+    with pytest.raises(ValueError, match="takes: none"):  # a CRF decodes with its own transitions
+        lingshu.load(str(LEGACY / "ner-crf-bert"), device="cpu")(texts[:1], thresholds={"tag_decoding": "constrained"})
+
+
 def test_backend_seam_numpy_in_numpy_out():
     import numpy as np
 

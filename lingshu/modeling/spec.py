@@ -29,6 +29,8 @@ class ModelSpec:
     pooler: bool = False  # pairs: classify the encoder's pooler output (BertForSequenceClassification) instead of [CLS]
     train_precision: str | None = None  # "bf16" / "fp32"; None: written before lingshu stored it
     span_threshold: float = 0.0  # NER GlobalPointer: span score above which a span is an entity
+    tag_decoding: str = "argmax"  # NER softmax: "argmax" per unit (stray I-x repaired into spans), or
+    # "constrained": the most probable well-formed BIOS path (Viterbi over the log probabilities)
     # RE decoding
     mention_threshold: float = 0.0  # span score above which a span is a mention
     type_threshold: float = 0.5  # probability above which a mention has a type (the best type always counts)

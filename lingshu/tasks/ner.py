@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lingshu.decoding import spans_above, tag_paths
+from lingshu.decoding import bios_constraints, log_softmax, spans_above, tag_paths
 from lingshu.inference.pipeline import Pipeline
 from lingshu.modeling.heads import GlobalPointer, TagHead
 from lingshu.modeling.model import LingshuModel, LingshuOutput
@@ -96,7 +96,9 @@ class NerPipeline(Pipeline):
 
     @property
     def threshold_keys(self) -> tuple[str, ...]:
-        return ("span_threshold",) if self.featurizer.spans else ()
+        if self.featurizer.spans:
+            return ("span_threshold",)
+        return ("tag_decoding",) if self.model.crf_arrays() is None else ()
 
     @torch.no_grad()
     def predict(self, docs: list[Document], progress: bool = False, thresholds: dict | None = None) -> list[Document]:
@@ -109,27 +111,34 @@ class NerPipeline(Pipeline):
         for idx, inputs in self.batches(feats, progress):
             logits = self.backend.run("logits", inputs)["logits"]
             lengths = inputs["unit_mask"].sum(1)
-            for i, spans in zip(idx, self.postprocess(logits, lengths, spec.span_threshold)):
+            for i, spans in zip(idx, self.postprocess(logits, lengths, spec.span_threshold, spec.tag_decoding)):
                 window_spans[i] = spans
         return self.featurizer.to_documents(docs, encs, wins, window_spans, self.featurizer.spans)
 
-    def postprocess(self, logits: np.ndarray, lengths: np.ndarray, threshold: float = 0.0) -> list[list]:
+    def postprocess(self, logits: np.ndarray, lengths: np.ndarray, threshold: float = 0.0,
+                    tag_decoding: str = "argmax") -> list[list]:
         """Logits of a batch of windows -> per window [(start_unit, end_unit, type, score)]:
-        spans above `threshold` (GlobalPointer), else the tag path (CRF Viterbi or argmax) read
-        as BIOS spans (score None)."""
+        spans above `threshold` (GlobalPointer), else the tag path read as BIOS spans (score
+        None): CRF Viterbi, or for a softmax the per-unit argmax (`tag_decoding` "argmax") or
+        the best well-formed path ("constrained")."""
         labels = self.spec.labels
         if self.featurizer.spans:
             return [[(i, j, labels[t], s) for i, j, t, s in row] for row in spans_above(logits, threshold)]
         tags = bios_tags(labels)
+        crf = self.model.crf_arrays()
+        if crf is None and tag_decoding == "constrained":
+            crf, logits = bios_constraints(tags), log_softmax(logits.astype(np.float32))
+        elif crf is None and tag_decoding != "argmax":
+            raise ValueError(f"tag_decoding={tag_decoding!r}: choose argmax or constrained")
         return [[(s, e, t, None) for s, e, t in bios_to_spans([tags[k] for k in path])]
-                for path in tag_paths(logits, lengths, self.model.crf_arrays())]
+                for path in tag_paths(logits, lengths, crf)]
 
 
 class NerTask(Task):
     name = "ner"
     output_layouts = ("spans", "cluener", "cmeee", "conll")
     eval_layouts = ("cluener", "cmeee", "spans", "conll")
-    config_keys = ("head_size", "dropout")
+    config_keys = ("head_size", "dropout", "tag_decoding")
 
     def check_spec(self, spec: ModelSpec) -> None:
         if spec.decoder not in DECODERS:
