@@ -191,6 +191,21 @@ def _model_task(model: str):
         raise ModelPathError(f"{model}: {e.args[0] if e.args else e}") from None
 
 
+def _decode_options(pairs: list[str]) -> dict | None:
+    """--decode KEY=VALUE options -> the `thresholds` a pipeline call takes (numbers as numbers);
+    ValueError for one without '='."""
+    out: dict = {}
+    for p in pairs or []:
+        key, eq, value = p.partition("=")
+        if not eq or not key:
+            raise ValueError(f"--decode {p!r}: give KEY=VALUE, e.g. span_threshold=0.5")
+        try:
+            out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            out[key] = value
+    return out or None
+
+
 def _open_input(path: str, fmt: str | None):
     """(Source, layout): the input opened once (a pipe keeps its head for the reader)."""
     from lingshu.data import detect_format
@@ -217,6 +232,13 @@ def cmd_evaluate(a) -> int:
     import lingshu
 
     nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size, backend=a.backend, threads=a.threads)
+    try:
+        decode = _decode_options(a.decode)
+        nlp.decoding_spec(decode)
+    except ValueError as e:
+        src.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     allowed = task.eval_allowed_labels(nlp.labels, a.strict_labels, getattr(nlp, "patterns", None))
     res = read_documents(src, format=fmt, labels=allowed)
     print(res.report.summary().splitlines()[0], file=sys.stderr)
@@ -232,10 +254,12 @@ def cmd_evaluate(a) -> int:
               f"{task.summarize(0).split(' ', 1)[1]} (an unlabelled test file?); `lingshu predict` predicts it",
               file=sys.stderr)
         return 1
-    pred = nlp.predict(gold, progress=True)
+    pred = nlp.predict(gold, progress=True, thresholds=decode)
     report = task.metrics(gold, pred)
     report.update({"model": a.model, "data": a.data, "task": task.name, "decoder": nlp.spec.decoder,
                    "records_skipped": res.report.records_skipped})
+    if decode:
+        report["decode"] = decode
     print(f"\n{a.data}: {report['scheme']}\n")
     print(task.format_report(report))
     warning = task.prediction_warning(report)
@@ -276,6 +300,12 @@ def cmd_predict(a) -> int:
 
     try:
         nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size, backend=a.backend, threads=a.threads)
+        decode = _decode_options(a.decode)
+        nlp.decoding_spec(decode)
+    except ValueError as e:
+        src.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except BaseException:
         src.close()
         raise
@@ -285,6 +315,8 @@ def cmd_predict(a) -> int:
 
     jpath = journal.journal_path(a.output)
     head = journal.header(a.input, a.model, out_fmt, nlp.batch_size)
+    if decode:
+        head["decode"] = decode  # other options predict otherwise: a resume must use the same
     done = 0
     if jpath.exists() and getattr(a, "resume", False):
         try:
@@ -310,7 +342,7 @@ def cmd_predict(a) -> int:
     docs = _writable(docs, out_fmt, rejects, unwritable)  # before islice: a resume skips the same records
     written = done
     try:
-        for _ in journal.append(jpath, nlp.pipe(itertools.islice(docs, done, None), progress=True)):
+        for _ in journal.append(jpath, nlp.pipe(itertools.islice(docs, done, None), progress=True, thresholds=decode)):
             written += 1
     except BaseException as e:
         rejects.close(ok=False)
@@ -468,6 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="input layout: cluener, cmeee, spans, conll, text, cmeie, pair (default: detected)")
         sp.add_argument("--threads", type=int, default=None,
                         help="CPU threads per forward pass (default: all cores)")
+        sp.add_argument("--decode", action="append", default=[], metavar="KEY=VALUE",
+                        help="a decoding option of the model for this run, repeatable: span_threshold=0.5 "
+                             "(GlobalPointer), tag_decoding=constrained (softmax), mention_threshold, "
+                             "type_threshold, pattern_threshold, max_mentions (relations)")
 
     e = sub.add_parser("evaluate", help="a model's strict scores on annotated data: NER span P/R/F1 per type, "
                                         "RE triple P/R/F1 per predicate, pair accuracy and macro-F1 per label")

@@ -115,6 +115,30 @@ def test_softmax_tag_decoding_per_call(shared):
         lingshu.load(str(LEGACY / "ner-crf-bert"), device="cpu")(texts[:1], thresholds={"tag_decoding": "constrained"})
 
 
+def test_decode_options_on_the_command_line(shared, tmp_path, capsys):
+    from lingshu.cli import main
+
+    dev = shared / "cluener" / "dev.json"
+    sub = tmp_path / "dev.json"
+    sub.write_text("".join(dev.read_text(encoding="utf-8").splitlines(True)[:64]), encoding="utf-8")
+    sm = str(LEGACY / "ner-softmax-bert")
+    reports = {}
+    for how in ("argmax", "constrained"):
+        out = tmp_path / f"{how}.json"
+        assert main(["evaluate", sm, str(sub), "-o", str(out), "--decode", f"tag_decoding={how}"]) == 0
+        reports[how] = json.loads(out.read_text(encoding="utf-8"))
+    assert reports["constrained"]["decode"] == {"tag_decoding": "constrained"}
+    assert reports["argmax"]["micro"] != reports["constrained"]["micro"]
+    gp = str(LEGACY / "ner-globalpointer-bert")
+    out = tmp_path / "none.jsonl"
+    assert main(["predict", gp, str(sub), "-o", str(out), "--decode", "span_threshold=1e9"]) == 0
+    assert "wrote 64 documents, 0 entities" in capsys.readouterr().out
+    assert main(["predict", gp, str(sub), "-o", str(out), "--decode", "tag_decoding=constrained"]) == 2
+    assert "takes: span_threshold" in capsys.readouterr().err
+    assert main(["evaluate", sm, str(sub), "--decode", "constrained"]) == 2
+    assert "give KEY=VALUE" in capsys.readouterr().err
+
+
 def test_backend_seam_numpy_in_numpy_out():
     import numpy as np
 

@@ -72,7 +72,7 @@ def open_for_resume(path: Path, want: dict) -> int:
         head = None
     if not isinstance(head, dict) or head.get("lingshu_predict_journal") != VERSION:
         raise ValueError(f"{path} is not a lingshu prediction journal")
-    differs = [k for k in ("input", "input_size", "input_mtime_ns", "model", "layout", "batch_size")
+    differs = [k for k in ("input", "input_size", "input_mtime_ns", "model", "layout", "batch_size", "decode")
                if head.get(k) != want.get(k)]
     if differs:
         raise ValueError(f"{path} was written for another run ({', '.join(differs)} differ: "

@@ -519,6 +519,10 @@ def cli_main(a) -> int:
     chunk_size, address). Prints a summary as the local engine does; returns the exit status."""
     from lingshu.data import DataError
 
+    if getattr(a, "decode", None):
+        print("error: --decode is not available with --engine ray yet; set the option in the model's "
+              "config.json (its \"lingshu\" field) instead", file=sys.stderr)
+        return 2
     try:
         m = run(a.model, a.input, a.output, num_workers=getattr(a, "workers", None) or 2, batch_size=a.batch_size,
                 backend=a.backend, input_format=a.format, output_format=a.output_format, device=a.device,
