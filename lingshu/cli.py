@@ -87,6 +87,12 @@ def cmd_train(overrides: list[str], config_name: str = "config") -> int:
             check_output_dir(cfg.output_dir, bool(cfg.get("overwrite")), cfg.trainer.resume not in (None, False, ""),
                              warn=False)
             check_data_paths(cfg, choice=next((o.split("=", 1)[1] for o in overrides if o.startswith("data=")), None))
+            if cfg.trainer.resume not in (None, False, ""):  # nothing to resume from: say so before Hydra writes
+                from pathlib import Path
+
+                from lingshu.training.harness import resume_target
+
+                resume_target(cfg.trainer, Path(str(cfg.output_dir)))
         except SystemExit as e:
             print(e if str(e).startswith("error:") else f"error: {e}", file=sys.stderr)
             return 2

@@ -161,6 +161,9 @@ def test_train_refuses_missing_data_and_a_foreign_output_dir(tmp_path):
     r = train(f"data.train={data}", f"output_dir={mine}")
     assert r.returncode != 0 and "not a lingshu run" in r.stderr and "overwrite=true" in r.stderr
     assert sorted(p.name for p in mine.iterdir()) == ["checkpoint-best", "notes.txt"]  # not even .hydra/
+    r = train(f"data.train={data}", "trainer.resume=true", f"output_dir={tmp_path / 'fresh'}")
+    assert r.returncode != 0 and "holds no complete checkpoint" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "fresh").exists()  # refused before Hydra made the folder
 
 
 def test_output_dir_policy(tmp_path):
