@@ -279,6 +279,8 @@ def test_deep_nesting_and_huge_numbers_are_reported(tmp_path):
     q.write_text("[\n  " + deep + ",\n  " + json.dumps(_cmeee(0), ensure_ascii=False) + "\n]", encoding="utf-8")
     res = read_documents(q, format="cmeee")
     assert _texts(res) == ["患者0出现发热"]
+    assert detect_format(q) == "cmeee"  # the too-deep first record is longer than the detection head
+    assert [e.line for e in _errors(read_documents(q))] == [2]
 
 
 def test_lone_surrogates_are_refused_and_printable(tmp_path):

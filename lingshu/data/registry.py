@@ -123,6 +123,18 @@ def _text_after_json(body: str) -> bool:
     return bool(rest) and rest[0] not in "[{,"
 
 
+def _too_deep(body: str) -> bool:
+    """Whether the JSON at the start of `body` nests deeper than the parser goes (no plain text
+    opens with thousands of brackets)."""
+    try:
+        json.JSONDecoder().raw_decode(body)
+    except RecursionError:
+        return True
+    except ValueError:
+        pass
+    return False
+
+
 def _detect(src: Source) -> str:
     if src.path.suffix.lower() in conll.CONLL_EXTENSIONS:
         return "conll"
@@ -138,10 +150,10 @@ def _detect(src: Source) -> str:
     lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines if ln.strip(_JSON_WS)][:50]
     if body.startswith("[") and not _text_after_json(body):
         first = first_list_record(body)
-        if isinstance(first, dict) or body[1:].lstrip(_JSON_WS)[:1] in ("{", "]"):
+        if isinstance(first, dict) or body[1:].lstrip(_JSON_WS)[:1] in ("{", "]") or _too_deep(body):
             if isinstance(first, dict) and ("query1" in first or "text1" in first):
                 return "pair"
-            return "cmeee"
+            return "cmeee"  # a list opening with nesting too deep to parse: its reader reports that record
     if body.startswith("{"):
         records = False
         for ln in lines[:20]:
