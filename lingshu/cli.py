@@ -212,6 +212,26 @@ def _decode_options(pairs: list[str]) -> dict | None:
     return out or None
 
 
+def _load_model(a, src):
+    """`lingshu.load` with the command's options and its --decode options checked against the
+    model: (pipeline, decode options), or None once the error is printed. `src` (the opened
+    input) is closed on any failure."""
+    import lingshu
+
+    try:
+        nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size, backend=a.backend, threads=a.threads)
+        decode = _decode_options(a.decode)
+        nlp.decoding_spec(decode)
+        return nlp, decode
+    except ValueError as e:
+        src.close()
+        print(f"error: {e}", file=sys.stderr)
+        return None
+    except BaseException:
+        src.close()
+        raise
+
+
 def _open_input(path: str, fmt: str | None):
     """(Source, layout): the input opened once (a pipe keeps its head for the reader)."""
     from lingshu.data import detect_format
@@ -235,16 +255,10 @@ def cmd_evaluate(a) -> int:
         print(f"error: {a.data} is a {fmt} file; a {task.name} model is scored on "
               f"{', '.join(task.eval_layouts)} files (gold {task.noun} annotations it predicts)", file=sys.stderr)
         return 2
-    import lingshu
-
-    nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size, backend=a.backend, threads=a.threads)
-    try:
-        decode = _decode_options(a.decode)
-        nlp.decoding_spec(decode)
-    except ValueError as e:
-        src.close()
-        print(f"error: {e}", file=sys.stderr)
+    loaded = _load_model(a, src)
+    if loaded is None:
         return 2
+    nlp, decode = loaded
     allowed = task.eval_allowed_labels(nlp.labels, a.strict_labels, getattr(nlp, "patterns", None))
     res = read_documents(src, format=fmt, labels=allowed)
     print(res.report.summary().splitlines()[0], file=sys.stderr)
@@ -302,19 +316,10 @@ def cmd_predict(a) -> int:
               f"{', '.join(task.input_layouts)} files", file=sys.stderr)
         return 2
     out_fmt = task.output_layout(a.output_format, fmt)
-    import lingshu
-
-    try:
-        nlp = lingshu.load(a.model, device=a.device, batch_size=a.batch_size, backend=a.backend, threads=a.threads)
-        decode = _decode_options(a.decode)
-        nlp.decoding_spec(decode)
-    except ValueError as e:
-        src.close()
-        print(f"error: {e}", file=sys.stderr)
+    loaded = _load_model(a, src)
+    if loaded is None:
         return 2
-    except BaseException:
-        src.close()
-        raise
+    nlp, decode = loaded
     import itertools
 
     from lingshu.inference import journal
