@@ -124,7 +124,7 @@ def main() -> int:
     result["corpus_sentences"] = sum(1 for _ in open(corpus, encoding="utf-8"))
     dev = data / "cmeee" / "CMeEE_dev.json"
     if a.dev_limit:
-        dev = ROOT / subset(str(dev), a.dev_limit, work)
+        dev = ROOT / subset(str(dev), a.dev_limit, work)  # ROOT / an absolute path is that path
 
     model = ["model=pretrained", f"model.name_or_path={a.model_dir}"] if a.model_dir else \
         ["model=tiny-bert", f"model.tokenizer={tok}"]
@@ -200,6 +200,7 @@ def summarize(r: dict) -> dict:
     for arm, es in per_arm.items():
         f1 = [e["dev_f1"] for e in es]
         acc = [e["pretrain"]["heldout"].get("eval_masked_accuracy") for e in es if "pretrain" in e]
+        acc = [x for x in acc if x is not None]
         out[arm] = {"name": es[0]["name"], "seeds": len(f1), "f1_mean": sum(f1) / len(f1),
                     "f1_min": min(f1), "f1_max": max(f1),
                     "heldout_masked_acc_mean": sum(acc) / len(acc) if acc else None}

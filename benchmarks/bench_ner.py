@@ -79,7 +79,7 @@ def subset(path: str, n: int, out_dir: Path) -> str:
         dst.write_text(json.dumps(json.loads(raw)[:n], ensure_ascii=False), encoding="utf-8")
     else:
         dst.write_text("\n".join([l for l in raw.splitlines() if l.strip()][:n]) + "\n", encoding="utf-8")
-    return str(dst.relative_to(ROOT))
+    return str(dst.relative_to(ROOT)) if dst.is_relative_to(ROOT) else str(dst)
 
 
 def seqeval_micro_f1(report_text: str) -> float | None:

@@ -350,7 +350,7 @@ def cmd_predict(a) -> int:
     # prediction ignores gold labels: a pair record labelled "NA" is predicted, not skipped
     docs = iter_documents(src, format=fmt, labels=AnyLabel() if fmt == "pair" else None, report=report)
     unwritable = [0]
-    docs = _writable(docs, out_fmt, rejects, unwritable)  # before islice: a resume skips the same records
+    docs = journal.writable(docs, out_fmt, rejects.add, unwritable)  # before islice: a resume skips the same records
     written = done
     try:
         for _ in journal.append(jpath, nlp.pipe(itertools.islice(docs, done, None), progress=True, thresholds=decode)):
@@ -383,25 +383,6 @@ def cmd_predict(a) -> int:
     return 0
 
 
-def _writable(docs, out_fmt: str, rejects, count: list):
-    """The documents the output layout can hold; each other one goes to the rejects file (kind
-    `unwritable`, e.g. an empty text or a line break for conll) and is counted in `count[0]`, so
-    the run never fails at its end over one record."""
-    from lingshu.data.registry import FORMATS
-    from lingshu.data.report import Problem
-
-    refuse = FORMATS[out_fmt].refuse
-    for doc in docs:
-        why = refuse(doc) if refuse else None
-        if why is None:
-            yield doc
-            continue
-        file, _, line = (doc.source or "").rpartition(":")
-        line = int(line) if line.isdigit() else 0
-        rejects.add(line, [Problem(file, line, "text", "unwritable", why)], doc.text)
-        count[0] += 1
-
-
 def cmd_data(a) -> int:
     from lingshu.data import DataError, corpus_stats, format_stats, read_documents
 
@@ -413,44 +394,45 @@ def cmd_data(a) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if a.data_cmd == "validate":
+        lines, status = _validate_report(a, res)
         try:
-            return _validate_report(a, res)
+            for line in lines:
+                print(line)
         except BrokenPipeError:  # `... | head`: the exit status still says whether the data is clean
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            return 1 if res.report.errors else 0
+            _quiet_stdout()
+        return status
     if res.report.errors:  # stats of what could be read; say what could not
         print(res.report.summary(), file=sys.stderr)
     print(format_stats(corpus_stats(res.documents)))
     return 0
 
 
-def _validate_report(a, res) -> int:
-    """`lingshu data validate`: the report, then OK or FAILED (exit 1) as the last line. Any
-    error fails: a skipped record, or a problem outside every record (data after a JSON list's
-    closing bracket, a list never closed)."""
-    print(res.report.summary())
+def _validate_report(a, res) -> tuple[list[str], int]:
+    """`lingshu data validate`: the lines to print (the report, then OK or FAILED as the last
+    line) and the exit status, 1 on any error: a skipped record, a problem outside every record
+    (data after a JSON list's closing bracket, a list never closed), or with --strict and
+    --schema, triples outside the schema."""
+    lines = [res.report.summary()]
     failed = bool(res.report.errors)
     if getattr(a, "schema", None):
         from lingshu.data import load_spo_schema, schema_coverage
 
         cov = schema_coverage(res.documents, load_spo_schema(a.schema))
-        print(f"schema {a.schema}: {cov['in_schema']:,} of {cov['triples']:,} triples fit its patterns; "
-              f"{cov['outside_schema']:,} do not")
-        for st, pred, ot, n in cov["outside"][:20]:
-            print(f"  outside: ({st}, {pred}, {ot}) x{n}")
+        lines.append(f"schema {a.schema}: {cov['in_schema']:,} of {cov['triples']:,} triples fit its patterns; "
+                     f"{cov['outside_schema']:,} do not")
+        lines += [f"  outside: ({st}, {pred}, {ot}) x{n}" for st, pred, ot, n in cov["outside"][:20]]
         if cov["outside_schema"] and getattr(a, "strict", False):
             failed = True
     n = res.report.records_skipped
     if not failed:
-        print("OK: every record kept")
+        lines.append("OK: every record kept")
     elif n:
-        print(f"FAILED: {n:,} record{'s' if n != 1 else ''} skipped (exit status 1)")
+        lines.append(f"FAILED: {n:,} record{'s' if n != 1 else ''} skipped (exit status 1)")
     elif res.report.errors:
-        print("FAILED: the file has errors outside its records, listed above (exit status 1)")
+        lines.append("FAILED: the file has errors outside its records, listed above (exit status 1)")
     else:
-        print("FAILED: triples outside the schema (exit status 1)")
-    return 1 if failed else 0
+        lines.append("FAILED: triples outside the schema (exit status 1)")
+    return lines, 1 if failed else 0
 
 
 def cmd_fill_mask(a) -> int:
@@ -711,10 +693,16 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ModelPathError, OfflineModelError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `lingshu data validate FILE | head`: the reader has gone, nothing is wrong
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    except BrokenPipeError:  # `lingshu data stats FILE | head`: the reader has gone, nothing is wrong
+        _quiet_stdout()
         return 0
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe on stdout: send what is still buffered for it to /dev/null, so
+    Python's exit does not fail (and print a BrokenPipe traceback) flushing it."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

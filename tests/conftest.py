@@ -91,16 +91,18 @@ def train_run(out_dir: Path, model: str, task: str, train: Path, dev: Path, step
 
 
 @pytest.fixture(scope="session")
-def crf_model(cluener_subset, tmp_path_factory, worker_id):
+def crf_model(cluener_subset, tmp_path_factory):
     """A tiny-bert + CRF trained for 60 steps on the CLUENER subset: (run_dir, dev report).
     Trained once per test run: under pytest-xdist the first worker to ask trains it in the run's
     shared temp folder while the others wait on a file lock, then read it (tests only read it)."""
     import json
+    import os
 
     from filelock import FileLock
 
     root = tmp_path_factory.getbasetemp()
-    root = root if worker_id == "master" else root.parent  # pytest-N/, shared by the run's workers
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # pytest-N/, shared by the run's workers
     out, saved = root / "crf-model" / "run", root / "crf-model" / "report.json"
     with FileLock(str(root / "crf-model.lock")):
         if not saved.exists():

@@ -153,9 +153,11 @@ def test_text_after_a_complete_json_value_is_text(tmp_path, first):
     q = tmp_path / "broken.json"
     q.write_text('{"text": "发热", "label": {\n{"text": "头痛", "label": {}}\n', encoding="utf-8")
     assert detect_format(q) == "cluener"
-    r = tmp_path / "two.json"
-    r.write_text('[{"text": "甲", "entities": []}] [{"text": "乙", "entities": []}]\n', encoding="utf-8")
-    assert detect_format(r) == "cmeee"
+    for junk in (' [{"text": "乙", "entities": []}]', "]", ";", " ]"):  # more JSON or debris: a JSON file
+        r = tmp_path / "two.json"
+        r.write_text('[{"text": "甲", "entities": []}]' + junk + "\n", encoding="utf-8")
+        assert detect_format(r) == "cmeee", junk
+        assert read_documents(r).report.errors, junk
 
 
 def test_unicode_line_separators_are_characters_not_line_breaks(tmp_path):

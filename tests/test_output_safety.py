@@ -164,6 +164,8 @@ def test_train_refuses_missing_data_and_a_foreign_output_dir(tmp_path):
     r = train(f"data.train={data}", "trainer.resume=true", f"output_dir={tmp_path / 'fresh'}")
     assert r.returncode != 0 and "holds no complete checkpoint" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "fresh").exists()  # refused before Hydra made the folder
+    r = train("task=ner-softmax", "task.tag_decoding=Constrained", f"data.train={data}", f"output_dir={tmp_path / 'td'}")
+    assert r.returncode != 0 and "choose one of argmax, constrained" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_output_dir_policy(tmp_path):
@@ -265,12 +267,15 @@ def test_sigterm_removes_the_temp_file_and_stale_ones_are_cleaned(tmp_path):
 
 
 @pytest.mark.parametrize("reader", ["head -1", "true"])  # `true` closes the pipe before anything is written
-def test_validate_into_a_closed_pipe_is_quiet(shared, reader):
-    cmd = f"{sys.executable} -m lingshu.cli data validate {shared / 'cluener' / 'dev.json'} | {reader}; " \
-          "exit ${PIPESTATUS[0]}"
-    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and "BrokenPipe" not in r.stderr and "Traceback" not in r.stderr, r.stderr
-    assert ("records read" in r.stdout) == (reader != "true")
+def test_validate_into_a_closed_pipe_is_quiet(shared, tmp_path, reader):
+    """Quiet, and the exit status still gates: 0 for a clean file, 1 for one with a bad record."""
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"text": "甲", "label": {}}\n{"txet": "乙"}\n', encoding="utf-8")
+    for path, status in ((shared / "cluener" / "dev.json", 0), (bad, 1)):
+        cmd = f"{sys.executable} -m lingshu.cli data validate {path} | {reader}; exit ${{PIPESTATUS[0]}}"
+        r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300)
+        assert r.returncode == status and "BrokenPipe" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert ("records read" in r.stdout) == (reader != "true")
 
 
 def test_report_table_aligns_chinese_names_by_display_width():

@@ -109,8 +109,10 @@ def test_softmax_tag_decoding_per_call(shared):
     assert plain == sm(texts, thresholds={"tag_decoding": "argmax"})
     constrained = sm(texts, thresholds={"tag_decoding": "constrained"})
     assert [d.text for d in constrained] == texts and plain != constrained
-    with pytest.raises(ValueError, match="choose argmax or constrained"):
+    with pytest.raises(ValueError, match="choose one of argmax, constrained"):
         sm(texts[:1], thresholds={"tag_decoding": "beam"})
+    with pytest.raises(ValueError, match="expected a str"):
+        sm(texts[:1], thresholds={"tag_decoding": 1})
     with pytest.raises(ValueError, match="takes: none"):  # a CRF decodes with its own transitions
         lingshu.load(str(LEGACY / "ner-crf-bert"), device="cpu")(texts[:1], thresholds={"tag_decoding": "constrained"})
 
@@ -137,6 +139,13 @@ def test_decode_options_on_the_command_line(shared, tmp_path, capsys):
     assert "takes: span_threshold" in capsys.readouterr().err
     assert main(["evaluate", sm, str(sub), "--decode", "constrained"]) == 2
     assert "give KEY=VALUE" in capsys.readouterr().err
+    for bad, says in (("tag_decoding=beam", "choose one of argmax"), ("span_threshold=abc", "expected a finite number"),
+                      ("span_threshold=nan", "expected a finite number")):
+        model = sm if bad.startswith("tag") else gp
+        assert main(["predict", model, str(sub), "-o", str(out), "--decode", bad]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, bad
+    assert not list(tmp_path.glob(".none.jsonl*"))
 
 
 def test_backend_seam_numpy_in_numpy_out():

@@ -161,7 +161,7 @@ def test_the_read_step_streams_blocks_then_rejects_and_counts(tmp_path):
     lines.insert(2, '{"text": 3}')  # no text string: skipped, rejected
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     batch = {"file": [7], "path": [str(src)], "format": ["cluener"]}
-    blocks = list(ray_engine._read_inputs(batch, chunk_size=2))
+    blocks = list(ray_engine._read_inputs(batch, chunk_size=2, layout="spans"))
     rows = [(int(f), int(i), str(d)) for b in blocks for f, i, d in zip(b["file"], b["index"], b["doc"])]
     assert max(len(b["index"]) for b in blocks) <= 2
     assert {f for f, _, _ in rows} == {7}
@@ -172,3 +172,28 @@ def test_the_read_step_streams_blocks_then_rejects_and_counts(tmp_path):
     assert [(r["line"], r["record"]) for r in rejects] == [(3, '{"text": 3}')]
     assert rows[-1][1] == ray_engine._REPORT
     assert json.loads(rows[-1][2]) == {"records_read": 6, "records_skipped": 1, "documents": 5, "format": "cluener"}
+
+
+def test_the_read_step_rejects_what_the_output_layout_cannot_hold(tmp_path):
+    """As `lingshu predict` does: a text with a line break cannot be CoNLL; it goes to the
+    rejects (kind unwritable) and the records after it keep their order."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "患者发热", "entities": []}\n{"text": "咳嗽\\n头痛", "entities": []}\n'
+                   '{"text": "胸痛", "entities": []}\n', encoding="utf-8")
+    blocks = list(ray_engine._read_inputs({"file": [0], "path": [str(src)], "format": ["spans"]}, chunk_size=8,
+                                          layout="conll"))
+    rows = [(int(i), str(d)) for b in blocks for i, d in zip(b["index"], b["doc"])]
+    assert [i for i, _ in rows if i >= 0] == [0, 1]
+    rejects = [json.loads(d) for i, d in rows if i == ray_engine._REJECT]
+    assert [(r["line"], r["errors"][0]["kind"]) for r in rejects] == [(2, "unwritable")]
+
+
+def test_a_pair_model_refuses_inputs_without_pairs_before_ray_starts(tmp_path):
+    pytest.importorskip("ray")
+    model = tmp_path / "pair"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "bert", "lingshu": {"task": "pair"}}', encoding="utf-8")
+    src = tmp_path / "notes.txt"
+    src.write_text("糖尿病吃什么\n", encoding="utf-8")
+    with pytest.raises(RayEngineError, match="a pair model predicts from pair files"):
+        ray_engine.run(str(model), str(src), tmp_path / "out")

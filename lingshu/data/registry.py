@@ -111,28 +111,20 @@ def detect_format(path: str | Path | Source, format: str | None = None) -> str:
 _JSON_WS = " \t\r\n"
 
 
-def _text_after_json(body: str) -> bool:
-    """Whether `body` opens with a complete JSON value followed, on the same line, by something
-    that is not JSON: a plain text line such as '{"注意": 1} 患者发热' or '[]患者'. A JSON file
-    has nothing after its list, or more JSON (reported by the reader as trailing data)."""
+def _head_json(body: str) -> str:
+    """How the JSON value opening `body` parses: "text" when it is complete and followed, on the
+    same line, by words (a plain text line such as '{"注意": 1} 患者发热' or '[]患者'); "deep"
+    when it nests deeper than the parser goes (no plain text opens with thousands of brackets);
+    else "json" (complete with nothing or more JSON after it, broken, or longer than the head: the
+    reader reports what is wrong)."""
     try:
         _, end = json.JSONDecoder().raw_decode(body)
-    except (ValueError, RecursionError):  # broken, or longer than the head: judged by the records
-        return False
-    rest = body[end:].split("\n", 1)[0].strip(_JSON_WS)
-    return bool(rest) and rest[0] not in "[{,"
-
-
-def _too_deep(body: str) -> bool:
-    """Whether the JSON at the start of `body` nests deeper than the parser goes (no plain text
-    opens with thousands of brackets)."""
-    try:
-        json.JSONDecoder().raw_decode(body)
     except RecursionError:
-        return True
+        return "deep"
     except ValueError:
-        pass
-    return False
+        return "json"
+    rest = body[end:].split("\n", 1)[0].strip(_JSON_WS)
+    return "text" if rest and rest[0].isalnum() else "json"
 
 
 def _detect(src: Source) -> str:
@@ -148,9 +140,10 @@ def _detect(src: Source) -> str:
     if not src.whole:
         lines = lines[:-1]  # the head may end mid-line; judge on complete lines
     lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines if ln.strip(_JSON_WS)][:50]
-    if body.startswith("[") and not _text_after_json(body):
+    head_json = _head_json(body) if body[:1] in ("[", "{") else None
+    if body.startswith("[") and head_json != "text":
         first = first_list_record(body)
-        if isinstance(first, dict) or body[1:].lstrip(_JSON_WS)[:1] in ("{", "]") or _too_deep(body):
+        if isinstance(first, dict) or body[1:].lstrip(_JSON_WS)[:1] in ("{", "]") or head_json == "deep":
             if isinstance(first, dict) and ("query1" in first or "text1" in first):
                 return "pair"
             return "cmeee"  # a list opening with nesting too deep to parse: its reader reports that record
@@ -174,7 +167,7 @@ def _detect(src: Source) -> str:
                 return "cluener"
         # Records with neither key (CLUENER's test file: id + text) read alike either way; a
         # first record that does not parse is a broken record, unless text follows a complete one.
-        if records or (body.startswith('{"') and not _text_after_json(body)):
+        if records or (body.startswith('{"') and head_json != "text"):
             return "cluener"
     if conll.looks_like(lines):
         return "conll"

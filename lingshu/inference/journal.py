@@ -22,7 +22,7 @@ from typing import Iterable, Iterator
 
 from lingshu.schema import Document, Entity, Relation
 
-VERSION = 1
+VERSION = 2  # 2: the header holds the batch size (and --decode options)
 
 
 def journal_path(output: str | Path) -> Path:
@@ -70,7 +70,11 @@ def open_for_resume(path: Path, want: dict) -> int:
         head = json.loads(lines[0]) if lines else None
     except ValueError:
         head = None
-    if not isinstance(head, dict) or head.get("lingshu_predict_journal") != VERSION:
+    version = head.get("lingshu_predict_journal") if isinstance(head, dict) else None
+    if isinstance(version, int) and version != VERSION:
+        raise ValueError(f"{path} was written by another version of lingshu predict (journal version {version}, "
+                         f"this one reads {VERSION}); run without --resume to start afresh")
+    if version != VERSION:
         raise ValueError(f"{path} is not a lingshu prediction journal")
     differs = [k for k in ("input", "input_size", "input_mtime_ns", "model", "layout", "batch_size", "decode")
                if head.get(k) != want.get(k)]
@@ -127,14 +131,35 @@ def reject_line(line: int, problems: list, raw: str | None, file: str = "") -> s
     return json.dumps(rec, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def writable(docs: Iterable[Document], layout: str, on_reject, count: list) -> Iterator[Document]:
+    """The documents the output `layout` can hold; each other one is passed to
+    `on_reject(line, problems, raw)` (kind `unwritable`, e.g. an empty text or a line break for
+    conll; raw: its text) and counted in `count[0]`, so a run never fails at its end over one
+    record."""
+    from lingshu.data.registry import FORMATS
+    from lingshu.data.report import Problem
+
+    refuse = FORMATS[layout].refuse
+    for doc in docs:
+        why = refuse(doc) if refuse else None
+        if why is None:
+            yield doc
+            continue
+        file, _, line = (doc.source or "").rpartition(":")
+        line = int(line) if line.isdigit() else 0
+        on_reject(line, [Problem(file, line, "text", "unwritable", why)], doc.text)
+        count[0] += 1
+
+
 def rejects_path(output: str | Path) -> Path:
     out = Path(output)
     return out.with_name(f"{out.name}.rejects.jsonl")
 
 
 class Rejects:
-    """The records `lingshu predict` could not read, one JSON line each: file, line, the errors
-    (field, kind, message) and the record's raw text when the reader has it, else null.
+    """The records `lingshu predict` could not read or write, one JSON line each: file, line, the
+    errors (field, kind, message) and the record's raw text when the reader has it (a record the
+    output layout cannot hold: its text), else null.
 
     Written atomically when the run ends (a killed run leaves no half file) and only when there
     is something in it; a rejects file an earlier run left for the same output is removed when

@@ -15,6 +15,7 @@ predicted in length-sorted batches (little padding) and merged back per text.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -103,7 +104,17 @@ class Pipeline:
             takes = ", ".join(self.threshold_keys) or "none"
             raise ValueError(f"unknown decoding threshold(s) {', '.join(bad)} for this {self.task.name} model; "
                              f"it takes: {takes}")
-        return self.spec.replace(**thresholds)
+        spec = self.spec.replace(**thresholds)
+        for key, value in thresholds.items():
+            want = type(getattr(ModelSpec(), key))
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = (number and math.isfinite(value) if want is float else
+                  number and isinstance(value, int) if want is int else isinstance(value, want))
+            if not ok:
+                kind = {float: "a finite number", int: "an integer"}.get(want, f"a {want.__name__}")
+                raise ValueError(f"decoding option {key}={value!r}: expected {kind}")
+        self.task.check_spec(spec)  # e.g. a tag_decoding the decoder does not know
+        return spec
 
     def as_document(self, x) -> Document:
         """What `pipe` and `__call__` accept as one input: a `Document` or a text."""

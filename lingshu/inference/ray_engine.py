@@ -171,9 +171,10 @@ def _shard_name(file: int, first: int, layout: str) -> str:
 
 # --- the Ray side: reading and the replicas -------------------------------------------------
 
-def _read_inputs(batch: dict, chunk_size: int):
+def _read_inputs(batch: dict, chunk_size: int, layout: str):
     """The read step (a Ray task): each input file of `batch` as blocks of rows (file, index,
-    the `Document` as a journal line), then its reading counts and unreadable records."""
+    the `Document` as a journal line), then its reading counts and the records it could not read
+    or the output `layout` cannot hold."""
     import numpy as np
 
     from lingshu.data import ValidationReport, iter_documents
@@ -194,6 +195,7 @@ def _read_inputs(batch: dict, chunk_size: int):
         report = ValidationReport(on_reject=on_reject)
         # prediction ignores gold labels: a pair record labelled "NA" is predicted, not skipped
         docs = iter_documents(path, format=fmt, labels=AnyLabel() if fmt == "pair" else None, report=report)
+        docs = journal.writable(docs, layout, on_reject, [0])
         index: list[int] = []
         lines: list[str] = []
         n = 0
@@ -308,8 +310,10 @@ def run(model: str, inputs, out_dir: str | os.PathLike, *, num_workers: int = 2,
 
     Raises:
         RayEngineError: Ray missing, no input, an output folder that is not ours, a layout that
-            cannot hold the predictions, or shards that do not cover the input (a bug).
-        DataError: an unknown format, or a record the output layout cannot hold.
+            cannot hold the predictions, an input the model's task cannot predict from (a pair
+            model on plain text), or shards that do not cover the input (a bug).
+        DataError: an unknown format. A record the output layout cannot hold goes to the
+            rejects file, as one that cannot be read.
     """
     from lingshu.data import detect_format
 
@@ -327,6 +331,10 @@ def run(model: str, inputs, out_dir: str | os.PathLike, *, num_workers: int = 2,
     except ValueError as e:
         raise RayEngineError(str(e)) from None
     formats = [detect_format(f, input_format) for f in files]
+    for f, fmt in zip(files, formats):
+        if task.input_layouts and fmt not in task.input_layouts:
+            raise RayEngineError(f"{f} is a {fmt} file; a {task.name} model predicts from "
+                                 f"{', '.join(task.input_layouts)} files")
     layouts = {task.output_layout(output_format, fmt) for fmt in formats}
     if len(layouts) > 1:
         kinds = ", ".join(f"{f}: {fmt}" for f, fmt in list(zip(files, formats))[:4])
@@ -352,7 +360,8 @@ def run(model: str, inputs, out_dir: str | os.PathLike, *, num_workers: int = 2,
         gpu = 1 if device.startswith("cuda") else 0
         items = [{"file": i, "path": os.path.abspath(f), "format": fmt} for i, (f, fmt) in enumerate(zip(files, formats))]
         ds = ray.data.from_items(items, override_num_blocks=len(items))
-        ds = ds.map_batches(_read_inputs, batch_size=1, batch_format="numpy", fn_kwargs={"chunk_size": chunk_size},
+        ds = ds.map_batches(_read_inputs, batch_size=1, batch_format="numpy",
+                            fn_kwargs={"chunk_size": chunk_size, "layout": layout},
                             num_cpus=0.5)  # unlike the replicas: the steps are not fused
         ds = ds.map_batches(_Replica, batch_size=chunk_size, batch_format="numpy",
                             compute=ray.data.ActorPoolStrategy(size=num_workers),

@@ -21,6 +21,7 @@ from lingshu.tasks.base import Task, register
 from lingshu.text.tags import bios_to_spans
 
 DECODERS = ("softmax", "crf", "globalpointer")
+TAG_DECODINGS = ("argmax", "constrained")  # softmax: per-unit argmax, or the best well-formed BIOS path
 SPAN_DECODER = "globalpointer"
 
 
@@ -128,8 +129,6 @@ class NerPipeline(Pipeline):
         crf = self.model.crf_arrays()
         if crf is None and tag_decoding == "constrained":
             crf, logits = bios_constraints(tags), log_softmax(logits.astype(np.float32))
-        elif crf is None and tag_decoding != "argmax":
-            raise ValueError(f"tag_decoding={tag_decoding!r}: choose argmax or constrained")
         return [[(s, e, t, None) for s, e, t in bios_to_spans([tags[k] for k in path])]
                 for path in tag_paths(logits, lengths, crf)]
 
@@ -143,6 +142,8 @@ class NerTask(Task):
     def check_spec(self, spec: ModelSpec) -> None:
         if spec.decoder not in DECODERS:
             raise ValueError(f"unknown decoder {spec.decoder!r}; choose one of {DECODERS}")
+        if spec.tag_decoding not in TAG_DECODINGS:
+            raise ValueError(f"tag_decoding={spec.tag_decoding!r}: choose one of {', '.join(TAG_DECODINGS)}")
 
     def labels(self, cfg, train_docs: list) -> dict:
         labels = list(cfg.task.labels) if cfg.task.get("labels") else LabelSet.from_documents(train_docs).labels

@@ -202,7 +202,10 @@ def build_model(cfg: DictConfig, labels, train_texts: list[str]):
         "drop_lone_prefix": bool(cfg.model.get("drop_lone_prefix", True)),
         **{k: options[k] for k in task.config_keys if options.get(k) is not None},
     })
-    task.check_spec(spec)
+    try:
+        task.check_spec(spec)
+    except ValueError as e:  # a task option the task cannot build: a message, not a traceback
+        raise SystemExit(f"error: {e}") from None
     if mc.name_or_path:
         tok = load_tokenizer(mc.tokenizer or mc.name_or_path)
         backbone, report = load_pretrained_backbone(mc.name_or_path, attn, keep_pooler=task.keeps_pooler and spec.pooler)
