@@ -84,6 +84,9 @@ def main() -> int:
     ap.add_argument("--mlm-lr", type=float, default=None, help="MLM learning rate (default: the model's)")
     ap.add_argument("--finetune-batch-size", type=int, default=32)
     ap.add_argument("--mlm-evals", type=int, default=5, help="held-out evaluations during MLM (each ~1 min on CPU)")
+    ap.add_argument("--reuse-mlm", action="store_true",
+                    help="keep an MLM run of an earlier invocation (same --work, seed and arm) that reached "
+                         "--pretrain-steps, instead of training it again (the fine-tuning can then change)")
     ap.add_argument("--dev-limit", type=int, default=0, help="score on the first N CMeEE dev texts (0: all)")
     ap.add_argument("--extra", nargs="*", default=[], help="overrides added to every adapt and train command")
     ap.add_argument("--jobs", type=int, default=1,
@@ -143,6 +146,13 @@ def main() -> int:
                       f"trainer.eval_every={max(a.pretrain_steps // max(a.mlm_evals, 1), 1)}", "trainer.progress=false",
                       *([f"data.max_lines={a.max_lines}"] if a.max_lines else []), *a.extra,
                       f"output_dir={out}", "overwrite=true")
+        done = out / "train_summary.json"
+        if a.reuse_mlm and done.is_file() and json.loads(done.read_text()).get("global_step") == a.pretrain_steps:
+            print(f"  seed {seed} ({arm}) {name}: reusing {out}", flush=True)
+            summary = json.loads(done.read_text())
+            result["runs"][str(seed)][arm].update({"pretrain": summary, "pretrain_command": " ".join(cmd),
+                                                    "pretrain_reused": True})
+            return
         wall = sh(cmd, work / "logs" / f"s{seed}-adapt-{name}.log")
         summary = json.loads((out / "train_summary.json").read_text())
         result["runs"][str(seed)][arm].update(
