@@ -269,12 +269,12 @@ def cmd_evaluate(a) -> int:
         print(f"error: nothing to score: none of the {res.report.records_read:,} records of {a.data} could be "
               "read (see above)", file=sys.stderr)
         return 1
-    if not sum(task.count(d) for d in gold):  # a test file: every score would be 0 (or undefined)
+    if not task.has_gold(gold):  # a test file: every score would be 0 (or undefined)
         print(f"error: nothing to score: the {len(gold):,} records of {a.data} hold no gold "
               f"{task.summarize(0).split(' ', 1)[1]} (an unlabelled test file?); `lingshu predict` predicts it",
               file=sys.stderr)
         return 1
-    pred = nlp.predict(gold, progress=True, thresholds=decode)
+    pred = nlp.predict(gold, progress=True, **({"thresholds": decode} if decode else {}))
     report = task.metrics(gold, pred)
     report.update({"model": a.model, "data": a.data, "task": task.name, "decoder": nlp.spec.decoder,
                    "records_skipped": res.report.records_skipped})

@@ -91,9 +91,10 @@ class Pipeline:
     def __call__(self, text, thresholds: dict | None = None):
         """One text -> its `Document`; a list of texts -> a list of `Document`s. `thresholds`:
         decoding thresholds for this call only (`threshold_keys`), e.g. {"span_threshold": 1.0}."""
+        kw = {"thresholds": thresholds} if thresholds else {}  # a task's pipeline may take none
         if isinstance(text, str):
-            return self.predict([self._input(text)], thresholds=thresholds)[0]
-        return self.predict([self._input(t) for t in text], thresholds=thresholds)
+            return self.predict([self._input(text)], **kw)[0]
+        return self.predict([self._input(t) for t in text], **kw)
 
     def decoding_spec(self, thresholds: dict | None = None) -> ModelSpec:
         """The model's spec with this call's thresholds in place of the stored ones."""

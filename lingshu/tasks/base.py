@@ -106,6 +106,12 @@ class Task:
 
         return nothing_predicted_warning(report, self.noun)
 
+    def has_gold(self, docs: list) -> bool:
+        """Whether `docs` hold anything to score against; False (an unlabelled test file) makes
+        `lingshu evaluate` refuse instead of printing zeros. Default: True (a task that cannot
+        tell is scored as given)."""
+        return True
+
     def count(self, doc) -> int:
         """How many predictions a document holds (what `lingshu predict` counts)."""
         return len(doc.entities)

@@ -164,6 +164,9 @@ class NerTask(Task):
 
     pipeline_class = NerPipeline
 
+    def has_gold(self, docs: list) -> bool:
+        return any(d.entities for d in docs)
+
     def metrics(self, gold: list, pred: list) -> dict:
         from lingshu.training.metrics import span_metrics
 

@@ -164,6 +164,9 @@ class PairTask(Task):
 
         return single_label_warning(report)
 
+    def has_gold(self, docs: list) -> bool:
+        return any(d.label is not None for d in docs)
+
     def count(self, doc) -> int:
         return int(doc.label is not None)
 

@@ -335,6 +335,9 @@ class ReTask(Task):
     def eval_allowed_labels(self, labels: list[str], strict: bool = False, patterns=None):
         return {p[1] for p in patterns} if strict else None  # strict: records with unknown predicates skipped
 
+    def has_gold(self, docs: list) -> bool:
+        return any(d.relations for d in docs)
+
     def count(self, doc) -> int:
         return len(doc.relations)
 
