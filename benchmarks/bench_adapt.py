@@ -87,6 +87,9 @@ def main() -> int:
     ap.add_argument("--reuse-mlm", action="store_true",
                     help="keep an MLM run of an earlier invocation (same --work, seed and arm) that reached "
                          "--pretrain-steps, instead of training it again (the fine-tuning can then change)")
+    ap.add_argument("--mlm-seed", type=int, default=None,
+                    help="pretrain each arm once, with this seed, and fine-tune it with every --seeds seed (the "
+                         "spread then measures fine-tuning only; for budgets too small to pretrain per seed)")
     ap.add_argument("--dev-limit", type=int, default=0, help="score on the first N CMeEE dev texts (0: all)")
     ap.add_argument("--extra", nargs="*", default=[], help="overrides added to every adapt and train command")
     ap.add_argument("--jobs", type=int, default=1,
@@ -104,7 +107,7 @@ def main() -> int:
                     "start": a.model_dir or "tiny-bert from scratch", "finetune_task": a.task,
                     "pretrain_steps": a.pretrain_steps, "finetune_steps": a.finetune_steps,
                     "mlm_batch_size": a.batch_size, "finetune_batch_size": a.finetune_batch_size,
-                    "finetune_lr": a.lr, "mlm_lr": a.mlm_lr, "dev_limit": a.dev_limit, "seeds": seeds,
+                    "finetune_lr": a.lr, "mlm_lr": a.mlm_lr, "mlm_seed": a.mlm_seed, "dev_limit": a.dev_limit, "seeds": seeds,
                     "runs": {}, "commands": []}
     try:
         import torch
@@ -137,33 +140,39 @@ def main() -> int:
     mlm_lr = [f"trainer.learning_rate={a.mlm_lr}"] if a.mlm_lr else []
     ft_lr = [f"trainer.learning_rate={a.lr}"] if a.lr else []
 
+    pretrained_here: set[Path] = set()  # MLM runs this invocation trained (--mlm-seed reuses them)
+
     def pretrain(seed: int, arm: str) -> None:
         name, overrides, uses_lexicon = ARMS[arm]
-        out = work / f"s{seed}" / f"mlm-{name}"
+        mlm_seed = seed if a.mlm_seed is None else a.mlm_seed
+        out = work / f"s{mlm_seed}" / f"mlm-{name}"
         lex = [f"masking.lexicon={lexicon}"] if uses_lexicon else []  # (b), (c): plain jieba, no lexicon
-        cmd = lingshu("adapt", *model, f"trainer.seed={seed}", f"data.train={corpus}", *lex, *overrides,
+        cmd = lingshu("adapt", *model, f"trainer.seed={mlm_seed}", f"data.train={corpus}", *lex, *overrides,
                       f"trainer.max_steps={a.pretrain_steps}", f"trainer.batch_size={a.batch_size}", *mlm_lr,
                       f"trainer.eval_every={max(a.pretrain_steps // max(a.mlm_evals, 1), 1)}", "trainer.progress=false",
                       *([f"data.max_lines={a.max_lines}"] if a.max_lines else []), *a.extra,
                       f"output_dir={out}", "overwrite=true")
+        run = result["runs"][str(seed)][arm]
+        run["pretrain_seed"] = mlm_seed
         done = out / "train_summary.json"
-        if a.reuse_mlm and done.is_file() and json.loads(done.read_text()).get("global_step") == a.pretrain_steps:
+        if (a.reuse_mlm or out in pretrained_here) and done.is_file() \
+                and json.loads(done.read_text()).get("global_step") == a.pretrain_steps:
             print(f"  seed {seed} ({arm}) {name}: reusing {out}", flush=True)
-            summary = json.loads(done.read_text())
-            result["runs"][str(seed)][arm].update({"pretrain": summary, "pretrain_command": " ".join(cmd),
-                                                    "pretrain_reused": True})
+            run.update({"pretrain": json.loads(done.read_text()), "pretrain_command": " ".join(cmd),
+                        "pretrain_reused": True})
             return
-        wall = sh(cmd, work / "logs" / f"s{seed}-adapt-{name}.log")
+        wall = sh(cmd, work / "logs" / f"s{mlm_seed}-adapt-{name}.log")
+        pretrained_here.add(out)
         summary = json.loads((out / "train_summary.json").read_text())
-        result["runs"][str(seed)][arm].update(
-            {"pretrain_wall_s": round(wall, 1), "pretrain": summary, "pretrain_command": " ".join(cmd)})
+        run.update({"pretrain_wall_s": round(wall, 1), "pretrain": summary, "pretrain_command": " ".join(cmd)})
         print(f"  seed {seed} ({arm}) {name}: held-out {summary['heldout']}", flush=True)
 
     def finetune(seed: int, arm: str) -> None:
         name = ARMS[arm][0] if arm in ARMS else "none"
         out = work / f"s{seed}" / f"cmeee-{name}"
         if arm in ARMS:
-            init = [f"model.name_or_path={work / f's{seed}' / f'mlm-{name}'}"]
+            mlm_seed = seed if a.mlm_seed is None else a.mlm_seed
+            init = [f"model.name_or_path={work / f's{mlm_seed}' / f'mlm-{name}'}"]
         else:
             init = []
         cmd = lingshu("train", f"task={a.task}", *model, *init, f"trainer.seed={seed}",
