@@ -277,6 +277,8 @@ def test_deep_nesting_and_huge_numbers_are_reported(tmp_path):
                  '{"text": "ok", "label": {}}\n', encoding="utf-8")
     res = read_documents(p)
     assert _texts(res) == ["ok"] and [e.line for e in _errors(res)] == [1, 2]
+    assert "nested too deeply" in _errors(res)[0].message
+    assert "a number of more than 4,300 digits" in _errors(res)[1].message  # not Python's sys.* advice
     q = tmp_path / "d.json"
     q.write_text("[\n  " + deep + ",\n  " + json.dumps(_cmeee(0), ensure_ascii=False) + "\n]", encoding="utf-8")
     res = read_documents(q, format="cmeee")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any, Iterator
 
 from lingshu.data.source import Source, decode_line, encoding_problem
@@ -70,7 +71,9 @@ def _parse_failure(e: Exception) -> str:
         return f"invalid JSON: {e.msg} (line {e.lineno} column {e.colno})"
     if isinstance(e, RecursionError):
         return "invalid record: nested too deeply to read"
-    return f"invalid record: {e}"  # ValueError: e.g. an integer of thousands of digits
+    if "integer string conversion" in str(e):  # Python refuses ints of more than sys.get_int_max_str_digits()
+        return f"invalid record: a number of more than {sys.get_int_max_str_digits():,} digits"
+    return f"invalid record: {e}"
 
 
 def _skip(ck: Checker, kind: str, message: str, field: str = "", line: int | None = None) -> None:
