@@ -193,7 +193,9 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, int8: bool = False, 
     from lingshu import modelcard
 
     modelcard.write(out_dir, modelcard.export_card(model_dir, out_dir, manifest))
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    from lingshu.io import atomic_write_text
+
+    atomic_write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2))  # last: it marks a complete export
     return manifest
 
 

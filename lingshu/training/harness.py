@@ -334,12 +334,12 @@ def save_run(trainer, tokenizer, cfg: DictConfig, run_dir: Path, summary: dict, 
         return []
     trainer.save_model(str(run_dir))
     tokenizer.save_pretrained(str(run_dir))
-    from lingshu.io import _umask
+    from lingshu.io import _umask, atomic_write_text
 
     for f in run_dir.glob("*.safetensors"):  # safetensors writes them owner-only; follow the umask like the rest
         f.chmod(0o666 & ~_umask())
-    OmegaConf.save(cfg, run_dir / "lingshu_config.yaml", resolve=True)
-    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    atomic_write_text(run_dir / "lingshu_config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write_text(run_dir / "train_summary.json", json.dumps(summary, indent=2, ensure_ascii=False))
     plots = plot_curves(trainer.state.log_history, run_dir, **(curve or {}))
     if card:
         from lingshu.modelcard import write
