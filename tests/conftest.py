@@ -111,6 +111,22 @@ def crf_model(cluener_subset, tmp_path_factory):
     return out, json.loads(saved.read_text(encoding="utf-8"))
 
 
+def torch_and_int8_reports(run_dir: Path, dev: Path, tmp_path: Path) -> dict[str, dict]:
+    """`lingshu evaluate` reports on `dev` of a trained model and of its int8 ONNX export."""
+    import json
+
+    from lingshu.cli import main
+    from lingshu.inference.onnx import export_onnx
+
+    export_onnx(run_dir, tmp_path / "int8", int8=True)
+    reports = {}
+    for name, model in (("torch", run_dir), ("int8", tmp_path / "int8")):
+        out = tmp_path / f"{name}.json"
+        assert main(["evaluate", str(model), str(dev), "-o", str(out)]) == 0
+        reports[name] = json.loads(out.read_text(encoding="utf-8"))
+    return reports
+
+
 # fixtures that train a model: every test using one is slow too (`pytest -m "not slow"` skips them)
 TRAINING_FIXTURES = {"crf_model", "pair_run", "re_run", "mlm_dir"}
 

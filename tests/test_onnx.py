@@ -15,7 +15,7 @@ from lingshu.data import read_documents  # noqa: E402
 from lingshu.inference.onnx import OnnxBackend, export_onnx  # noqa: E402
 from lingshu.inference.pipeline import load_pipeline  # noqa: E402
 from lingshu.schema import Document  # noqa: E402
-from conftest import REPO  # noqa: E402
+from conftest import REPO, torch_and_int8_reports  # noqa: E402
 
 LEGACY = REPO / "tests" / "fixtures" / "legacy"
 # each fixture against the real dev set of its task (GlobalPointer on CMeEE: nested spans)
@@ -157,15 +157,7 @@ def test_cli_export_then_predict(tmp_path):
 def test_int8_f1_of_a_trained_model_within_half_a_point(crf_model, cluener_subset, tmp_path):
     """The issue's bar for int8: a trained tiny CRF model (the shared 60-step fixture), scored on
     the 200-text dev subset, loses at most 0.5 F1 points to its torch original."""
-    from lingshu.cli import main
-
-    run_dir, _ = crf_model
-    export_onnx(run_dir, tmp_path / "int8", int8=True)
-    scores = {}
-    for name, model in (("torch", run_dir), ("int8", tmp_path / "int8")):
-        out = tmp_path / f"{name}.json"
-        assert main(["evaluate", str(model), str(cluener_subset[1]), "-o", str(out)]) == 0
-        scores[name] = json.loads(out.read_text())["micro"]
+    scores = {k: r["micro"] for k, r in torch_and_int8_reports(crf_model[0], cluener_subset[1], tmp_path).items()}
     assert scores["torch"]["predicted"] > 0
     assert abs(scores["int8"]["f1"] - scores["torch"]["f1"]) <= 0.005, scores
 

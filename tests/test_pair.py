@@ -171,14 +171,7 @@ def test_int8_accuracy_of_a_trained_pair_model_within_half_a_point(pair_run, qqr
     """The serving issue's bar for int8 on pairs: the trained 40-step pair model, exported with
     int8 weights, scores within 0.5 points of accuracy of its torch original on the dev slice."""
     pytest.importorskip("onnxruntime")
-    from lingshu.cli import main
-    from lingshu.inference.onnx import export_onnx
+    from conftest import torch_and_int8_reports
 
-    run_dir, _ = pair_run
-    export_onnx(run_dir, tmp_path / "int8", int8=True)
-    scores = {}
-    for name, model in (("torch", run_dir), ("int8", tmp_path / "int8")):
-        out = tmp_path / f"{name}.json"
-        assert main(["evaluate", str(model), str(qqr[1]), "-o", str(out)]) == 0
-        scores[name] = json.loads(out.read_text())
+    scores = torch_and_int8_reports(pair_run[0], qqr[1], tmp_path)
     assert abs(scores["int8"]["accuracy"] - scores["torch"]["accuracy"]) <= 0.005, scores
