@@ -21,7 +21,8 @@ length in every arm, so equal steps are equal compute); wall time and tokens are
         --pretrain-steps 300 --finetune-steps 300 --lr 2e-4           # from a pretrained start, two seeds
 
 With several seeds every phase (MLM and fine-tuning) runs once per seed, and the table gives the
-mean and the spread (min..max) of each arm's dev F1.
+mean and the spread (min..max) of each arm's dev F1. `--mlm-seed N` pretrains each arm once (seed
+N) and fine-tunes it with every seed: cheaper, but the spread then measures fine-tuning only.
 
 Every phase is a `lingshu` command run as a subprocess, the same commands a user types (the
 command lines are in the JSON). Writes --out (JSON) and prints a markdown table.
