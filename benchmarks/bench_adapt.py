@@ -17,8 +17,9 @@ length in every arm, so equal steps are equal compute); wall time and tokens are
     python benchmarks/bench_adapt.py                                  # the recorded run (RESULTS.md)
     python benchmarks/bench_adapt.py --pretrain-steps 20 --finetune-steps 10 --max-lines 3000 \
         --out benchmarks/work/adapt_smoke.json                        # a smoke run, a few minutes
-    python benchmarks/bench_adapt.py --model-dir ME5 --seeds 42,43 --batch-size 16 \
-        --pretrain-steps 300 --finetune-steps 300 --lr 2e-4           # from a pretrained start, two seeds
+    python benchmarks/bench_adapt.py --model-dir ME5 --seeds 42,43 --mlm-seed 42 --batch-size 16 \
+        --pretrain-steps 150 --mlm-lr 1e-4 --mlm-evals 1 --finetune-steps 300 \
+        --finetune-batch-size 16 --lr 2e-4 --dev-limit 1000           # from a pretrained start (RESULTS.md)
 
 With several seeds every phase (MLM and fine-tuning) runs once per seed, and the table gives the
 mean and the spread (min..max) of each arm's dev F1. `--mlm-seed N` pretrains each arm once (seed
