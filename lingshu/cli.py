@@ -58,7 +58,9 @@ Continued MLM pretraining (or from scratch) on domain text, with entity-aware wh
   data.train=CORPUS (one sentence a line: `lingshu corpus prepare`)  data.heldout=1000
   data.max_seq_length=128  data.pack=true
   masking.strategy=entity-wwm|wwm|char  masking.lexicon=TERMS.txt  masking.entity_weight=3
-  masking.replace_prob= delete_prob= entity_mask_prob=  masking.mlm_probability=0.15
+  masking.replace_prob=0.05 delete_prob=0 entity_mask_prob=0.1  masking.mlm_probability=0.15
+            (entity-wwm needs masking.lexicon; for a model from scratch masking.strategy=char
+            did best in benchmarks/RESULTS.md)
   optimizer=adamw|lamb   trainer.max_steps= batch_size= learning_rate= …
 
 example:

@@ -144,3 +144,34 @@ def test_mlm_head_on_an_encoder_only_checkpoint(tmp_path, bert_tok):
     assert torch.equal(model.get_input_embeddings().weight, enc.get_input_embeddings().weight)
     assert model.lingshu_new_keys and all(k.startswith("cls.predictions.") for k in model.lingshu_new_keys)
     assert not any("decoder.weight" in k for k in model.lingshu_new_keys)
+
+
+def test_entity_operations_follow_the_strategy_and_the_lexicon(caplog):
+    """The default entity operations apply to entity-wwm with a lexicon only: wwm and char run with
+    the defaults unchanged (the collator refuses entity operations for them), and entity-wwm
+    without a lexicon is plain whole-word masking, said in a warning."""
+    from lingshu.config import compose
+    from lingshu.pretrain.masking import EntityAwareWWMCollator
+    from lingshu.pretrain.mlm import entity_operations
+
+    defaults = compose([], "adapt").masking
+    assert defaults.strategy == "entity-wwm"
+    assert entity_operations(defaults, ["高血压"]) == {
+        "replace_prob": 0.05, "delete_prob": 0.0, "entity_mask_prob": 0.1}
+    off = dict.fromkeys(("replace_prob", "delete_prob", "entity_mask_prob"), 0.0)
+    with caplog.at_level("WARNING", logger="lingshu"):
+        assert entity_operations(defaults, []) == off
+    assert "without masking.lexicon" in caplog.text
+    caplog.clear()
+    for strategy in ("wwm", "char"):
+        cfg = compose([f"masking.strategy={strategy}"], "adapt").masking
+        with caplog.at_level("WARNING", logger="lingshu"):
+            assert entity_operations(cfg, ["高血压"]) == off
+        assert not caplog.text
+        with pytest.raises(ValueError, match="entity operations need"):  # what the zeros avoid
+            EntityAwareWWMCollator(_FakeTok(), strategy=strategy, replace_prob=float(cfg.replace_prob),
+                                   entity_mask_prob=float(cfg.entity_mask_prob), lexicon_terms=["高血压"])
+
+
+class _FakeTok:
+    mask_token_id, pad_token_id = 3, 0

@@ -210,6 +210,21 @@ def masked_accuracy(eval_pred) -> dict[str, float]:
     return {"masked_accuracy": float((preds[keep] == labels[keep]).mean()) if keep.any() else 0.0}
 
 
+def entity_operations(masking: DictConfig, lexicon: list[str]) -> dict[str, float]:
+    """The entity operations a run applies: the configured ones for entity-wwm with a lexicon,
+    none for wwm and char (they belong to entity-wwm) or without a lexicon (entities are lexicon
+    terms), which is then plain whole-word masking and is said in a warning."""
+    strategy = str(masking.strategy)
+    ops = {k: float(masking[k]) if strategy == "entity-wwm" and lexicon else 0.0
+           for k in ("replace_prob", "delete_prob", "entity_mask_prob")}
+    if strategy == "entity-wwm" and not lexicon:
+        log.warning("masking.strategy=entity-wwm without masking.lexicon: no entities, so this is plain "
+                    "whole-word masking on jieba words (on multilingual-e5-small it scored below no "
+                    "adaptation; see benchmarks/RESULTS.md). Pass masking.lexicon=FILE (one term a line), "
+                    "or masking.strategy=char for a model trained from scratch.")
+    return ops
+
+
 def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
     """Train an MLM as configured; returns the final held-out metrics."""
     from lingshu.pretrain.lexicon import Segmenter, load_lexicon
@@ -237,6 +252,7 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
 
     lexicon = load_lexicon(mk.lexicon) if mk.lexicon else []
     keywords = load_lexicon(mk.keywords) if mk.keywords else []
+    ops = entity_operations(mk, lexicon)
     log.info("loading the jieba segmenter%s (a minute on a large lexicon)",
              f" with {len(lexicon):,} lexicon terms and {len(keywords):,} keywords" if lexicon or keywords else "")
     segmenter = Segmenter(lexicon_terms=lexicon, keyword_terms=keywords)
@@ -252,8 +268,7 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
     def make_collator(seed: int) -> EntityAwareWWMCollator:
         return EntityAwareWWMCollator(
             tok, mlm_probability=float(mk.mlm_probability), entity_weight=float(mk.entity_weight),
-            replace_prob=float(mk.replace_prob), delete_prob=float(mk.delete_prob),
-            entity_mask_prob=float(mk.entity_mask_prob), lexicon_terms=lexicon or None,
+            **ops, lexicon_terms=lexicon or None,
             strategy=str(mk.strategy), seed=seed, max_length=max_len)
 
     collator = make_collator(int(tc.seed))
@@ -270,7 +285,7 @@ def run_adapt(cfg: DictConfig, run_dir: str | Path) -> dict:
     final = trainer.evaluate() if held else {}
     summary = {"train_runtime_s": result.metrics.get("train_runtime"), "global_step": trainer.state.global_step,
                "train_sequences": len(train), "heldout_sequences": len(held), "masking": {
-                   **OmegaConf.to_container(cfg.masking, resolve=True),
+                   **OmegaConf.to_container(cfg.masking, resolve=True), **ops,  # the operations applied
                    # entity mentions seen / masked whole / replaced / deleted (main process; none
                    # counted when DataLoader workers build the batches)
                    "entity_operations": dict(collator.stats)},
