@@ -175,3 +175,19 @@ def test_int8_accuracy_of_a_trained_pair_model_within_half_a_point(pair_run, qqr
 
     scores = torch_and_int8_reports(pair_run[0], qqr[1], tmp_path)
     assert abs(scores["int8"]["accuracy"] - scores["torch"]["accuracy"]) <= 0.005, scores
+
+
+def test_a_skipped_record_is_reported_once_when_training_reads_data(tmp_path, caplog):
+    """The counts line of a data file with skipped records is logged once, with the reasons."""
+    from lingshu.training.train import _read
+
+    f = tmp_path / "dev.json"
+    f.write_text(json.dumps([{"id": "a", "query1": "头痛吃什么药", "query2": "头痛怎么办", "label": "1"},
+                             {"id": "b", "query1": "发热", "query2": "发烧", "label": "NA"}],
+                            ensure_ascii=False), encoding="utf-8")
+    with caplog.at_level("INFO", logger="lingshu"):
+        docs = _read(str(f), None, labels=["0", "1", "2"], role="dev")
+    assert len(docs) == 1
+    counts = [r for r in caplog.records if "2 records read" in r.getMessage()]
+    assert len(counts) == 1 and counts[0].levelname == "WARNING", [r.getMessage() for r in caplog.records]
+    assert "'NA' is not one of the allowed labels" in counts[0].getMessage()

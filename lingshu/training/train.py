@@ -152,9 +152,10 @@ def _read(path: str, fmt: str | None, labels=None, role: str = "train"):
     from lingshu.data import read_documents
 
     res = read_documents(path, format=fmt, labels=labels)
-    log.info("%s data: %s", role, res.report.summary().splitlines()[0])
-    if res.report.records_skipped:
-        log.warning(res.report.summary())
+    if res.report.records_skipped:  # the counts line once, then what was skipped and why
+        log.warning("%s data: %s", role, res.report.summary())
+    else:
+        log.info("%s data: %s", role, res.report.summary().splitlines()[0])
     return res.documents
 
 
