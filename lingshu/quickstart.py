@@ -22,7 +22,7 @@ Next, on real data (paths as in this repository's ../shared/data; use your own c
 
   lingshu train task=re model=tiny-modernbert data=cmeie output_dir=runs/cmeie        # SPO triples
   lingshu train task=pair model=tiny-bert data=kuake-qqr output_dir=runs/qqr          # query pairs
-  lingshu adapt model=pretrained model.name_or_path=/path/to/chinese-roberta-wwm-ext data.train=corpus.txt \
+  lingshu adapt model=pretrained model.name_or_path=/path/to/chinese-roberta-wwm-ext data.train=corpus.txt \\
       masking.lexicon=../shared/data/lexicon/cmekg_terms.txt output_dir=runs/mlm       # MLM on domain text
 """
 
