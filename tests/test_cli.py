@@ -164,6 +164,7 @@ def test_train_from_pretrained_dir(bert_tok, cluener_subset, tmp_path):
     train_run(out, "tiny-bert", "ner-softmax", *cluener_subset, steps=4, extra=[f"model.name_or_path={ckpt}"])
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["num_hidden_layers"] == 3 and cfg["hidden_size"] == 64 and cfg["vocab_size"] == 21128
+    assert cfg["lingshu"]["tag_decoding"] == "constrained"  # a new softmax model decodes well-formed paths
 
 
 @pytest.mark.slow

@@ -30,7 +30,9 @@ class ModelSpec:
     train_precision: str | None = None  # "bf16" / "fp32"; None: written before lingshu stored it
     span_threshold: float = 0.0  # NER GlobalPointer: span score above which a span is an entity
     tag_decoding: str = "argmax"  # NER softmax: "argmax" per unit (stray I-x repaired into spans), or
-    # "constrained": the most probable well-formed BIOS path (Viterbi over the log probabilities)
+    # "constrained": the most probable well-formed BIOS path (Viterbi over the log probabilities).
+    # New models get the task config's "constrained"; "argmax" here keeps models stored before
+    # the key existed decoding as they did when written.
     # RE decoding
     mention_threshold: float = 0.0  # span score above which a span is a mention
     type_threshold: float = 0.5  # probability above which a mention has a type (the best type always counts)
