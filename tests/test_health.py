@@ -130,8 +130,9 @@ def test_real_weights_encoder_does_not_collapse(priors, collapses, cluener_subse
 
 
 @pytest.mark.parametrize("overrides,expected", [
-    (["task=ner-crf", "model=pretrained"], 1.0),          # tag head on a pretrained encoder
-    (["task=pair", "model=pretrained"], 1.0),
+    (["task=ner-crf", "model=pretrained"], 10.0),         # tag heads: 10x everywhere
+    (["task=ner-softmax", "model=chinese-roberta-wwm-ext"], 10.0),
+    (["task=pair", "model=pretrained"], 1.0),              # pair classifier on a pretrained encoder
     (["task=ner-globalpointer", "model=pretrained"], 10.0),  # span heads: 10x everywhere
     (["task=re", "model=pretrained"], 10.0),
     (["task=ner-crf", "model=tiny-bert"], 10.0),           # from scratch
